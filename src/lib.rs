@@ -20,4 +20,7 @@
 pub mod classify;
 pub mod config;
 pub mod parse;
+pub mod reply;
+pub mod send;
+pub mod source;
 pub mod verdict;

@@ -1,0 +1,1 @@
+//! Guide templates. Owned by the replies work.

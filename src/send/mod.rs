@@ -1,0 +1,39 @@
+//! Send: deliver composed mail from the outbox. The outbox rows hold finished
+//! RFC 5322 bytes (composed when the inbound mail was committed), so sending
+//! is only transport: a folder of `.eml` files or an SMTP server.
+
+pub mod file;
+pub mod smtp;
+
+/// Why a mail could not be delivered, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying later (connection refused, 4xx, timeout).
+    #[error("temporary failure, will retry: {0}")]
+    Transient(String),
+    /// Retrying will not help (5xx: unknown recipient, rejected content).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+impl SendError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SendError::Permanent(_))
+    }
+}
+
+/// Where outgoing mail goes.
+pub enum Mailer {
+    File(file::FileMailer),
+    Smtp(smtp::SmtpMailer),
+}
+
+impl Mailer {
+    /// Deliver one finished message to its envelope recipients.
+    pub async fn send_raw(&self, from: &str, to: &[String], raw: &[u8]) -> Result<(), SendError> {
+        match self {
+            Mailer::File(m) => m.send_raw(from, to, raw),
+            Mailer::Smtp(m) => m.send_raw(from, to, raw).await,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The IMAP mailbox (async-imap, tokio, rustls). Owned by the real-mailbox work.
