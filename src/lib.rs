@@ -23,4 +23,6 @@ pub mod parse;
 pub mod reply;
 pub mod send;
 pub mod source;
+pub mod store;
+pub mod ticket;
 pub mod verdict;

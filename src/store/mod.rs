@@ -1,0 +1,575 @@
+//! Store: the SQLite database (WAL) of messages, tickets, their event log,
+//! the outbox of mail to send, and the Message-IDs that thread conversations.
+//!
+//! Everything one inbound message causes is written in one transaction
+//! ([`Store::begin`] → [`Tx`] → [`Tx::commit`]): either all of it is there
+//! or none of it is, so a crash never leaves a reply without its ticket.
+
+mod schema;
+
+use crate::ticket::{Priority, Status, Ticket};
+use crate::verdict::{Category, Language};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the database {path} was written by a newer mfa-desk (schema {found}, this one knows {known}); upgrade mfa-desk"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database holds a value this version cannot read: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// An inbound message as recorded.
+#[derive(Debug, Clone)]
+pub struct MessageRecord<'a> {
+    pub dedup_key: &'a str,
+    pub source_ref: &'a str,
+    pub ticket_id: Option<i64>,
+    pub from_addr: &'a str,
+    pub subject: &'a str,
+    pub new_text: &'a str,
+    pub category: Category,
+    pub action: &'a str,
+    pub language: Language,
+    pub confidence: f32,
+    pub matched: &'a [String],
+    pub problems: &'a [String],
+    pub raw: Option<&'a [u8]>,
+    pub received_at: i64,
+}
+
+/// A ticket to create.
+#[derive(Debug, Clone)]
+pub struct NewTicket<'a> {
+    pub requester: &'a str,
+    pub requester_name: Option<&'a str>,
+    pub subject: &'a str,
+    pub category: Category,
+    pub language: Language,
+    pub status: Status,
+    pub priority: Priority,
+    pub owner: Option<&'a str>,
+    pub now: i64,
+}
+
+/// A mail waiting in (or gone from) the outbox.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxMail {
+    pub id: i64,
+    pub ticket_id: Option<i64>,
+    pub message_id: String,
+    pub kind: String,
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    #[serde(skip)]
+    pub raw: Vec<u8>,
+    pub created_at: i64,
+    pub attempts: i64,
+    pub sent_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// One line of a ticket's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub at: i64,
+    pub kind: String,
+    pub actor: String,
+    pub detail: serde_json::Value,
+}
+
+/// Which tickets `queue` lists.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    /// `None`: every status except resolved.
+    pub status: Option<Status>,
+    pub owner: Option<String>,
+    pub category: Option<Category>,
+}
+
+impl Store {
+    /// Open (or create) the database file, readable by its owner only, and
+    /// bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        create_private(path).map_err(|source| StoreError::Folder {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut store = Store { conn };
+        store.prepare(&path.display().to_string())?;
+        Ok(store)
+    }
+
+    /// A throw-away database for tests.
+    pub fn open_in_memory() -> Result<Store> {
+        let mut store = Store {
+            conn: Connection::open_in_memory()?,
+        };
+        store.prepare(":memory:")?;
+        Ok(store)
+    }
+
+    fn prepare(&mut self, path: &str) -> Result<()> {
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(5))?;
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = schema::MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: path.to_string(),
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Start the transaction that records one inbound message and all it causes.
+    pub fn begin(&mut self) -> Result<Tx<'_>> {
+        Ok(Tx {
+            tx: self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?,
+        })
+    }
+
+    /// Whether a message with this key was already recorded.
+    pub fn seen(&self, dedup_key: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM messages WHERE dedup_key = ?1",
+                [dedup_key],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    pub fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?1"),
+                [id],
+                row_to_ticket,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// The ticket one of these Message-IDs belongs to (sent or received by us), newest first.
+    pub fn ticket_by_thread_ids(&self, ids: &[String]) -> Result<Option<(i64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT ticket_id, audience FROM thread_ids WHERE message_id = ?1")?;
+        for id in ids.iter().rev() {
+            if let Some(hit) = stmt
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+            {
+                return Ok(Some(hit));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Tickets in the queue, most urgent and oldest first.
+    pub fn queue(&self, filter: &QueueFilter) -> Result<Vec<Ticket>> {
+        let mut sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE 1=1");
+        let mut args: Vec<String> = Vec::new();
+        match filter.status {
+            Some(s) => {
+                sql.push_str(" AND status = ?");
+                args.push(s.as_str().into());
+            }
+            None => sql.push_str(" AND status != 'resolved'"),
+        }
+        if let Some(o) = &filter.owner {
+            sql.push_str(" AND owner = ?");
+            args.push(o.clone());
+        }
+        if let Some(c) = filter.category {
+            sql.push_str(" AND category = ?");
+            args.push(c.as_str().into());
+        }
+        sql.push_str(
+            " ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END, created_at, id",
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row_to_ticket)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    /// A ticket's history, oldest first.
+    pub fn events(&self, ticket_id: i64) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at, kind, actor, detail FROM events WHERE ticket_id = ?1 ORDER BY at, id",
+        )?;
+        let rows = stmt.query_map([ticket_id], |r| {
+            let detail: String = r.get(3)?;
+            Ok(Event {
+                at: r.get(0)?,
+                kind: r.get(1)?,
+                actor: r.get(2)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Outbox mail due for a (re)try at `now`, oldest first.
+    pub fn due_mail(&self, now: i64, limit: usize) -> Result<Vec<OutboxMail>> {
+        self.outbox_where(
+            "sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+            params![now, limit as i64],
+        )
+    }
+
+    /// Outbox mail of one ticket (or all when `None`), including sent and failed.
+    pub fn outbox_for(&self, ticket_id: Option<i64>) -> Result<Vec<OutboxMail>> {
+        match ticket_id {
+            Some(t) => self.outbox_where("ticket_id = ?1 ORDER BY id", params![t]),
+            None => self.outbox_where("1=1 ORDER BY id", params![]),
+        }
+    }
+
+    /// Mail that could not be delivered and was given up on.
+    pub fn failed_mail(&self) -> Result<Vec<OutboxMail>> {
+        self.outbox_where("failed_at IS NOT NULL ORDER BY id", params![])
+    }
+
+    fn outbox_where(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<OutboxMail>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, ticket_id, message_id, kind, mail_from, rcpt_to, raw, created_at, attempts, sent_at, failed_at, last_error FROM outbox WHERE {clause}"
+        ))?;
+        let rows = stmt.query_map(args, |r| {
+            let rcpt: String = r.get(5)?;
+            Ok(OutboxMail {
+                id: r.get(0)?,
+                ticket_id: r.get(1)?,
+                message_id: r.get(2)?,
+                kind: r.get(3)?,
+                mail_from: r.get(4)?,
+                rcpt_to: serde_json::from_str(&rcpt).unwrap_or_default(),
+                raw: r.get(6)?,
+                created_at: r.get(7)?,
+                attempts: r.get(8)?,
+                sent_at: r.get(9)?,
+                failed_at: r.get(10)?,
+                last_error: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    pub fn mark_sent(&self, outbox_id: i64, now: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+            params![outbox_id, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_retry(&self, outbox_id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![outbox_id, next_attempt_at, error],
+        )?;
+        Ok(())
+    }
+
+    /// Give up on a mail, and write the failure into its ticket's history.
+    pub fn mark_failed(&mut self, mail: &OutboxMail, now: i64, error: &str) -> Result<()> {
+        let tx = self.begin()?;
+        tx.tx.execute(
+            "UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![mail.id, now, error],
+        )?;
+        if let Some(t) = mail.ticket_id {
+            tx.add_event(
+                t,
+                now,
+                "delivery_failed",
+                "mfa-desk",
+                &serde_json::json!({"to": mail.rcpt_to, "kind": mail.kind, "error": error}),
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// Counts for the run summary and tests.
+    pub fn count(&self, table: &str) -> Result<i64> {
+        let table = match table {
+            "messages" | "tickets" | "events" | "outbox" => table,
+            other => return Err(StoreError::Corrupt(format!("no table {other}"))),
+        };
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+    }
+
+    /// Raw SQL access for reports (digest) and tests.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// The write half: everything one inbound message changes.
+pub struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Tx<'_> {
+    /// Record an inbound message. Returns `false` when it was already recorded
+    /// (the uniqueness on Message-ID is what makes a second reply impossible).
+    pub fn insert_message(&self, m: &MessageRecord<'_>) -> Result<bool> {
+        let n = self.tx.execute(
+            "INSERT INTO messages (dedup_key, source_ref, ticket_id, from_addr, subject, new_text, category, action, language, confidence, matched, problems, raw, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT(dedup_key) DO NOTHING",
+            params![
+                m.dedup_key,
+                m.source_ref,
+                m.ticket_id,
+                m.from_addr,
+                m.subject,
+                m.new_text,
+                m.category.as_str(),
+                m.action,
+                m.language.as_str(),
+                m.confidence as f64,
+                serde_json::to_string(m.matched).unwrap_or_default(),
+                serde_json::to_string(m.problems).unwrap_or_default(),
+                m.raw,
+                m.received_at,
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn create_ticket(&self, t: &NewTicket<'_>) -> Result<i64> {
+        self.tx.execute(
+            "INSERT INTO tickets (requester, requester_name, subject, category, language, status, priority, owner, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            params![
+                t.requester,
+                t.requester_name,
+                t.subject,
+                t.category.as_str(),
+                t.language.as_str(),
+                t.status.as_str(),
+                t.priority.as_str(),
+                t.owner,
+                t.now,
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Read a ticket inside the transaction (sees this transaction's writes).
+    pub fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
+        self.tx
+            .query_row(
+                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?1"),
+                [id],
+                row_to_ticket,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// Write a ticket's changed fields back.
+    pub fn save_ticket(&self, t: &Ticket) -> Result<()> {
+        self.tx.execute(
+            "UPDATE tickets SET status = ?2, priority = ?3, owner = ?4, resolution = ?5, category = ?6,
+                 updated_at = ?7, first_response_at = ?8, resolved_at = ?9 WHERE id = ?1",
+            params![
+                t.id,
+                t.status.as_str(),
+                t.priority.as_str(),
+                t.owner,
+                t.resolution,
+                t.category.as_str(),
+                t.updated_at,
+                t.first_response_at,
+                t.resolved_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn add_event(
+        &self,
+        ticket_id: i64,
+        at: i64,
+        kind: &str,
+        actor: &str,
+        detail: &serde_json::Value,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO events (ticket_id, at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ticket_id, at, kind, actor, detail.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Put a finished mail in the outbox and remember its Message-ID for threading.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue_mail(
+        &self,
+        ticket_id: Option<i64>,
+        message_id: &str,
+        kind: &str,
+        audience: &str,
+        mail_from: &str,
+        rcpt_to: &[String],
+        raw: &[u8],
+        now: i64,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO outbox (ticket_id, message_id, kind, mail_from, rcpt_to, raw, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            params![
+                ticket_id,
+                message_id,
+                kind,
+                mail_from,
+                serde_json::to_string(rcpt_to).unwrap_or_default(),
+                raw,
+                now
+            ],
+        )?;
+        if let Some(t) = ticket_id {
+            self.remember_thread_id(message_id, t, "out", audience)?;
+        }
+        Ok(())
+    }
+
+    /// Remember that a Message-ID belongs to a ticket, so replies to it thread.
+    pub fn remember_thread_id(
+        &self,
+        message_id: &str,
+        ticket_id: i64,
+        direction: &str,
+        audience: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO thread_ids (message_id, ticket_id, direction, audience) VALUES (?1, ?2, ?3, ?4)",
+            params![message_id, ticket_id, direction, audience],
+        )?;
+        Ok(())
+    }
+
+    pub fn commit(self) -> Result<()> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+const TICKET_COLUMNS: &str = "id, requester, requester_name, subject, category, language, status, priority, owner, resolution, created_at, updated_at, first_response_at, resolved_at";
+
+/// A row to a `Ticket`; the inner `Result` reports values this version cannot read.
+fn row_to_ticket(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Ticket>> {
+    let category: String = r.get(4)?;
+    let language: String = r.get(5)?;
+    let status: String = r.get(6)?;
+    let priority: String = r.get(7)?;
+    let parsed = (|| -> std::result::Result<_, String> {
+        Ok((
+            category.parse::<Category>()?,
+            language.parse::<Language>()?,
+            status.parse::<Status>()?,
+            priority.parse::<Priority>()?,
+        ))
+    })();
+    let (category, language, status, priority) = match parsed {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(StoreError::Corrupt(e))),
+    };
+    Ok(Ok(Ticket {
+        id: r.get(0)?,
+        requester: r.get(1)?,
+        requester_name: r.get(2)?,
+        subject: r.get(3)?,
+        category,
+        language,
+        status,
+        priority,
+        owner: r.get(8)?,
+        resolution: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+        first_response_at: r.get(12)?,
+        resolved_at: r.get(13)?,
+    }))
+}
+
+/// Create the file with mode 0600 if it does not exist: tickets hold personal data.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map(|_| ())
+}

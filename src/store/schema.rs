@@ -1,0 +1,78 @@
+//! The database schema and its versioned migrations (`PRAGMA user_version`).
+//! A migration is appended, never edited: version N is `MIGRATIONS[N-1]`.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: messages, tickets, the event log, the outbox, and the ids used for threading.
+    r#"
+    CREATE TABLE tickets (
+        id               INTEGER PRIMARY KEY,
+        requester        TEXT NOT NULL,
+        requester_name   TEXT,
+        subject          TEXT NOT NULL,
+        category         TEXT NOT NULL,
+        language         TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        priority         TEXT NOT NULL,
+        owner            TEXT,
+        resolution       TEXT,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        first_response_at INTEGER,
+        resolved_at      INTEGER
+    );
+    CREATE INDEX tickets_status ON tickets(status);
+
+    CREATE TABLE messages (
+        id          INTEGER PRIMARY KEY,
+        dedup_key   TEXT NOT NULL UNIQUE,
+        source_ref  TEXT,
+        ticket_id   INTEGER REFERENCES tickets(id),
+        from_addr   TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        new_text    TEXT NOT NULL,
+        category    TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        language    TEXT NOT NULL,
+        confidence  REAL NOT NULL,
+        matched     TEXT NOT NULL,
+        problems    TEXT NOT NULL,
+        raw         BLOB,
+        received_at INTEGER NOT NULL
+    );
+    CREATE INDEX messages_ticket ON messages(ticket_id);
+
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        at        INTEGER NOT NULL,
+        kind      TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        detail    TEXT NOT NULL
+    );
+    CREATE INDEX events_ticket ON events(ticket_id);
+
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        ticket_id       INTEGER REFERENCES tickets(id),
+        message_id      TEXT NOT NULL UNIQUE,
+        kind            TEXT NOT NULL,
+        mail_from       TEXT NOT NULL,
+        rcpt_to         TEXT NOT NULL,
+        raw             BLOB NOT NULL,
+        created_at      INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        sent_at         INTEGER,
+        failed_at       INTEGER,
+        last_error      TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+
+    CREATE TABLE thread_ids (
+        message_id TEXT PRIMARY KEY,
+        ticket_id  INTEGER NOT NULL REFERENCES tickets(id),
+        direction  TEXT NOT NULL,
+        audience   TEXT NOT NULL
+    );
+    "#,
+];
