@@ -26,3 +26,4 @@ pub mod source;
 pub mod store;
 pub mod ticket;
 pub mod verdict;
+pub mod workflow;
