@@ -35,7 +35,12 @@ impl ConfigError {
             .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
             .unwrap_or(1);
         // The toml message repeats the source snippet; the first line is the point.
-        let message = err.message().lines().next().unwrap_or("invalid TOML").to_string();
+        let message = err
+            .message()
+            .lines()
+            .next()
+            .unwrap_or("invalid TOML")
+            .to_string();
         ConfigError::Invalid {
             path: path.to_string(),
             line,
@@ -343,10 +348,11 @@ impl Config {
             ));
         }
         let rules_path = resolve(&raw.rules);
-        let rules_text = std::fs::read_to_string(&rules_path).map_err(|source| ConfigError::Read {
-            path: rules_path.display().to_string(),
-            source,
-        })?;
+        let rules_text =
+            std::fs::read_to_string(&rules_path).map_err(|source| ConfigError::Read {
+                path: rules_path.display().to_string(),
+                source,
+            })?;
         let rules = Rules::from_toml(&rules_text, &rules_path.display().to_string())?;
         Ok(Config {
             path: path.to_path_buf(),

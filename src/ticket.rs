@@ -100,7 +100,9 @@ impl FromStr for Priority {
             "high" => Ok(Priority::High),
             "normal" => Ok(Priority::Normal),
             "low" => Ok(Priority::Low),
-            _ => Err(format!("unknown priority `{s}` (known: urgent, high, normal, low)")),
+            _ => Err(format!(
+                "unknown priority `{s}` (known: urgent, high, normal, low)"
+            )),
         }
     }
 }

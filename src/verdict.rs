@@ -192,7 +192,12 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    pub fn new(category: Category, language: Language, confidence: f32, matched: Vec<String>) -> Self {
+    pub fn new(
+        category: Category,
+        language: Language,
+        confidence: f32,
+        matched: Vec<String>,
+    ) -> Self {
         Verdict {
             category,
             action: category.action(),

@@ -17,7 +17,10 @@ impl FileMailer {
     /// overwrites instead of duplicating.
     pub fn send_raw(&self, _from: &str, _to: &[String], raw: &[u8]) -> Result<(), SendError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| {
-            SendError::Transient(format!("cannot create outbox folder {}: {e}", self.dir.display()))
+            SendError::Transient(format!(
+                "cannot create outbox folder {}: {e}",
+                self.dir.display()
+            ))
         })?;
         let name = file_name_for(raw);
         let tmp = self.dir.join(format!(".{name}.tmp"));
@@ -40,7 +43,13 @@ fn file_name_for(raw: &[u8]) -> String {
         });
     let safe: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{safe}.eml")
 }

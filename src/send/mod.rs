@@ -3,6 +3,7 @@
 //! is only transport: a folder of `.eml` files or an SMTP server.
 
 pub mod file;
+pub mod outbox;
 pub mod smtp;
 
 /// Why a mail could not be delivered, and whether trying again can help.

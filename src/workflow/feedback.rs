@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn solved_in_both_languages() {
-        assert_eq!(read("解決しました。ありがとうございました。"), Feedback::Solved);
+        assert_eq!(
+            read("解決しました。ありがとうございました。"),
+            Feedback::Solved
+        );
         assert_eq!(read("直りました！"), Feedback::Solved);
         assert_eq!(read("Thanks, it works now."), Feedback::Solved);
         assert_eq!(read("Solved, thank you"), Feedback::Solved);

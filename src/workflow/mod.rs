@@ -276,18 +276,34 @@ mod tests {
             panic!("expected a new ticket");
         };
         assert_eq!(status, Status::AwaitingFeedback);
-        assert_eq!(mails, vec![to_requester(MailKind::Guide(Category::CodeNotReceived))]);
+        assert_eq!(
+            mails,
+            vec![to_requester(MailKind::Guide(Category::CodeNotReceived))]
+        );
     }
 
     #[test]
     fn lost_phone_alerts_admins_at_top_priority() {
         let d = decide(&inbound(""), &verdict(Category::PhoneLost), None);
-        let Decision::Open { status, priority, mails } = d else {
+        let Decision::Open {
+            status,
+            priority,
+            mails,
+        } = d
+        else {
             panic!("expected a new ticket");
         };
         assert_eq!((status, priority), (Status::Open, Priority::Urgent));
-        assert!(mails.iter().any(|m| m.kind == MailKind::SecurityAlert && m.to == Audience::Admins));
-        assert!(mails.iter().any(|m| m.kind == MailKind::Guide(Category::PhoneLost)));
+        assert!(
+            mails
+                .iter()
+                .any(|m| m.kind == MailKind::SecurityAlert && m.to == Audience::Admins)
+        );
+        assert!(
+            mails
+                .iter()
+                .any(|m| m.kind == MailKind::Guide(Category::PhoneLost))
+        );
     }
 
     #[test]
@@ -304,7 +320,11 @@ mod tests {
     #[test]
     fn solved_feedback_closes_as_self_service() {
         let t = ticket(Status::AwaitingFeedback, Category::CodeNotReceived);
-        let d = decide(&inbound("解決しました"), &verdict(Category::Other), Some(&t));
+        let d = decide(
+            &inbound("解決しました"),
+            &verdict(Category::Other),
+            Some(&t),
+        );
         assert_eq!(
             d,
             Decision::FollowUp {
@@ -320,7 +340,11 @@ mod tests {
     #[test]
     fn not_solved_feedback_goes_to_admins() {
         let t = ticket(Status::AwaitingFeedback, Category::CodeNotReceived);
-        let d = decide(&inbound("It did not work."), &verdict(Category::Other), Some(&t));
+        let d = decide(
+            &inbound("It did not work."),
+            &verdict(Category::Other),
+            Some(&t),
+        );
         let Decision::FollowUp { status, mails, .. } = d else {
             panic!("expected a follow-up");
         };

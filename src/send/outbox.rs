@@ -1,0 +1,70 @@
+//! Draining the outbox: send what is due, mark it sent only after the server
+//! (or the folder) accepted it, retry temporary failures with exponential
+//! backoff, and give up on permanent ones (recorded on the ticket).
+
+use super::{Mailer, SendError};
+use crate::store::{Store, StoreError};
+
+/// What one pass over the outbox did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DrainReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+}
+
+/// Backoff after the n-th failed attempt: 30 s, 1 min, 2 min … capped at 30 min.
+pub fn backoff_secs(attempts: i64) -> i64 {
+    let exp = attempts.clamp(0, 6) as u32;
+    (30_i64 << exp).min(1800)
+}
+
+/// Send every due mail once. `max_age_secs`: a mail still failing after this
+/// long is given up on and recorded as failed.
+pub async fn drain(
+    store: &mut Store,
+    mailer: &Mailer,
+    now: impl Fn() -> i64,
+    max_age_secs: i64,
+) -> Result<DrainReport, StoreError> {
+    let mut report = DrainReport::default();
+    let due = store.due_mail(now(), 100)?;
+    for mail in due {
+        match mailer
+            .send_raw(&mail.mail_from, &mail.rcpt_to, &mail.raw)
+            .await
+        {
+            Ok(()) => {
+                store.mark_sent(mail.id, now())?;
+                report.sent += 1;
+                tracing::info!(to = ?mail.rcpt_to, kind = %mail.kind, ticket = ?mail.ticket_id, "mail sent");
+            }
+            Err(SendError::Transient(e)) if now() - mail.created_at < max_age_secs => {
+                let next = now() + backoff_secs(mail.attempts);
+                store.mark_retry(mail.id, next, &e)?;
+                report.retrying += 1;
+                tracing::warn!(to = ?mail.rcpt_to, error = %e, retry_in_secs = next - now(), "mail not sent yet, will retry");
+            }
+            Err(err) => {
+                let e = err.to_string();
+                store.mark_failed(&mail, now(), &e)?;
+                report.failed += 1;
+                tracing::error!(to = ?mail.rcpt_to, error = %e, ticket = ?mail.ticket_id, "mail given up; recorded on the ticket");
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_secs;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff_secs(0), 30);
+        assert_eq!(backoff_secs(1), 60);
+        assert_eq!(backoff_secs(3), 240);
+        assert_eq!(backoff_secs(50), 1800);
+    }
+}
