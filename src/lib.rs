@@ -21,6 +21,7 @@ pub mod classify;
 pub mod config;
 pub mod parse;
 pub mod reply;
+pub mod secret;
 pub mod send;
 pub mod source;
 pub mod store;
