@@ -5,7 +5,21 @@
 //! Parsing never fails: broken input still yields an `Inbound`, with what was
 //! wrong listed in [`Inbound::problems`] so a person can look at it.
 
+mod charset;
+mod headers;
+mod html;
+mod language;
+mod limit;
+mod normalize;
+mod quote;
+
+pub use charset::decode_encoded_words;
+pub use language::detect as detect_language;
+pub use normalize::normalize;
+pub use quote::{Split, split as split_quotes, strip_signature};
+
 use crate::verdict::Language;
+use mail_parser::{Encoding, Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 
 /// One inbound mail, as the rest of the pipeline sees it.
@@ -82,21 +96,218 @@ impl Inbound {
 /// Parse raw mail bytes. Never panics, never fails.
 pub fn parse(raw: &[u8]) -> Inbound {
     use sha2::{Digest, Sha256};
-    let raw_sha256 = format!("{:x}", Sha256::digest(raw));
     let mut inbound = Inbound {
-        raw_sha256,
+        raw_sha256: format!("{:x}", Sha256::digest(raw)),
         ..Inbound::default()
     };
-    let Some(msg) = mail_parser::MessageParser::default().parse(raw) else {
-        inbound.problems.push("the mail could not be parsed as MIME at all".into());
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        inbound.problems.push("the mail is empty".into());
+        return inbound;
+    }
+    let (capped, cap_problem) = limit::cap(raw);
+    inbound.problems.extend(cap_problem);
+    let (bytes, alias_problems) = charset::rewrite_aliases(&capped);
+    inbound.problems.extend(alias_problems);
+
+    let msg = MessageParser::default().parse(bytes.as_ref());
+    let Some(msg) = msg.filter(|m| !m.parts.is_empty()) else {
+        inbound
+            .problems
+            .push("the mail could not be parsed as MIME at all".into());
         return inbound;
     };
-    inbound.message_id = msg.message_id().map(str::to_string);
-    inbound.subject = msg.subject().unwrap_or_default().to_string();
-    if let Some(from) = msg.from().and_then(|f| f.first()) {
-        inbound.from_addr = from.address().unwrap_or_default().to_lowercase();
-        inbound.from_name = from.name().map(str::to_string);
-    }
-    inbound.new_text = msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+    fill_headers(&mut inbound, &msg);
+    fill_body(&mut inbound, &msg);
     inbound
+}
+
+/// Everything that comes from the header block.
+fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
+    inbound.headers = headers::collect(msg);
+    inbound.message_id = inbound
+        .header("message-id")
+        .and_then(|v| headers::ids(v).into_iter().next())
+        .or_else(|| msg.message_id().map(str::to_string))
+        .filter(|id| !id.is_empty());
+    if inbound.message_id.is_none() {
+        inbound.problems.push("the mail has no Message-ID".into());
+    }
+    inbound.in_reply_to = inbound
+        .headers_named("in-reply-to")
+        .flat_map(headers::ids)
+        .collect();
+    inbound.references = inbound
+        .headers_named("references")
+        .flat_map(headers::ids)
+        .collect();
+    inbound.subject = inbound.header("subject").unwrap_or_default().to_string();
+
+    if let Some(from) = msg.from().and_then(|f| f.first()) {
+        inbound.from_addr = from.address().unwrap_or_default().trim().to_lowercase();
+        inbound.from_name = from
+            .name()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+    }
+    // mail-parser decodes each encoded word on its own; a name split
+    // mid-character comes out broken, so take it from the joined decoding.
+    if inbound
+        .from_name
+        .as_deref()
+        .is_some_and(|n| n.contains('\u{fffd}') || n.contains("=?"))
+    {
+        inbound.from_name = inbound.header("from").and_then(display_name);
+    }
+    if inbound.from_addr.is_empty() {
+        inbound.problems.push("the mail has no From address".into());
+    }
+    inbound.to = addresses(msg.all_to());
+    inbound.cc = addresses(msg.all_cc());
+    inbound.date = msg
+        .date()
+        .filter(|d| d.is_valid())
+        .map(|d| d.to_timestamp());
+    if inbound.date.is_none() && inbound.header("date").is_some() {
+        inbound
+            .problems
+            .push("the Date header could not be read".into());
+    }
+    inbound.content_type = content_type(msg.parts.first());
+}
+
+fn addresses<'a>(lists: impl Iterator<Item = &'a mail_parser::Address<'a>>) -> Vec<String> {
+    lists
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address())
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+/// The display name of a decoded `From` value: `"山田 太郎" <t@x>` → `山田 太郎`.
+fn display_name(from: &str) -> Option<String> {
+    let name = from.split('<').next()?.trim().trim_matches('"').trim();
+    (!name.is_empty() && !name.contains('@')).then(|| name.to_string())
+}
+
+/// `type/subtype` lower case, with `report-type` kept for multipart/report.
+fn content_type(part: Option<&mail_parser::MessagePart<'_>>) -> String {
+    let Some(ct) = part.and_then(|p| p.content_type()) else {
+        return "text/plain".into();
+    };
+    let mut out = ct.ctype().to_ascii_lowercase();
+    if let Some(sub) = ct.subtype() {
+        out.push('/');
+        out.push_str(&sub.to_ascii_lowercase());
+    }
+    if let Some(rt) = ct.attribute("report-type") {
+        out.push_str("; report-type=");
+        out.push_str(&rt.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Body text (charset-repaired, HTML converted), quote split, language,
+/// attachments and structural problems.
+fn fill_body(inbound: &mut Inbound, msg: &Message<'_>) {
+    let mut problems = Vec::new();
+    let mut text = body_text(msg, msg.text_bodies(), &mut problems);
+    if text.trim().is_empty() && msg.html_body_count() > 0 {
+        text = body_text(msg, msg.html_bodies(), &mut problems);
+    }
+    if text.trim().is_empty() && msg.text_body_count() + msg.html_body_count() == 0 {
+        problems.push("the mail has no text body".into());
+    }
+    let split = quote::split(&text);
+    inbound.new_text = split.new_text;
+    inbound.quoted_text = split.quoted_text;
+    inbound.language = language::detect(&inbound.new_text, &inbound.subject);
+
+    inbound.attachments = msg
+        .attachments()
+        .map(|part| Attachment {
+            name: part.attachment_name().map(str::to_string),
+            mime_type: part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
+                    None => ct.ctype().to_ascii_lowercase(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            size: part.len(),
+        })
+        .collect();
+
+    if msg.parts.iter().any(|p| p.is_encoding_problem) {
+        problems.push("a part had a broken transfer encoding (base64 or quoted-printable)".into());
+    }
+    if let Some(boundary) = unclosed_boundary(msg) {
+        problems.push(format!(
+            "multipart boundary \"{boundary}\" is never closed; the mail may be cut off"
+        ));
+    }
+    dedup_into(&mut inbound.problems, problems);
+}
+
+/// The decoded text of the given body parts, joined.
+fn body_text<'a>(
+    msg: &Message<'_>,
+    parts: impl Iterator<Item = &'a mail_parser::MessagePart<'a>>,
+    problems: &mut Vec<String>,
+) -> String {
+    let mut pieces: Vec<String> = Vec::new();
+    for part in parts {
+        let declared = part
+            .content_type()
+            .and_then(|ct| ct.attribute("charset"))
+            .map(str::to_string);
+        let raw = || transfer_decoded(msg, part);
+        let piece = match &part.body {
+            PartType::Text(t) => charset::repair_part(t, declared.as_deref(), raw, problems),
+            PartType::Html(h) => {
+                html::to_text(&charset::repair_part(h, declared.as_deref(), raw, problems))
+            }
+            _ => continue,
+        };
+        if !piece.trim().is_empty() {
+            pieces.push(piece);
+        }
+    }
+    pieces.join("\n\n")
+}
+
+/// The part's body bytes after base64/QP, before any charset decoding.
+fn transfer_decoded(msg: &Message<'_>, part: &mail_parser::MessagePart<'_>) -> Option<Vec<u8>> {
+    let raw = msg
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)?;
+    match part.encoding {
+        Encoding::Base64 => charset::base64(raw),
+        Encoding::QuotedPrintable => Some(charset::quoted_printable(raw)),
+        Encoding::None => Some(raw.to_vec()),
+    }
+}
+
+/// The boundary of a multipart whose closing delimiter never appears.
+fn unclosed_boundary(msg: &Message<'_>) -> Option<String> {
+    msg.parts.iter().find_map(|part| {
+        let boundary = part
+            .content_type()
+            .filter(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
+            .and_then(|ct| ct.attribute("boundary"))?;
+        let closing = format!("--{boundary}--");
+        let found = msg
+            .raw_message
+            .windows(closing.len())
+            .any(|w| w == closing.as_bytes());
+        (!found).then(|| boundary.to_string())
+    })
+}
+
+fn dedup_into(out: &mut Vec<String>, new: Vec<String>) {
+    for p in new {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
 }

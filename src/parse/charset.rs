@@ -1,0 +1,425 @@
+//! Charset repairs for Japanese mail that lies about its encoding: label
+//! aliases mail-parser does not know, RFC 2047 words split mid-character,
+//! ISO-2022-JP bodies without a declared charset, and bodies whose declared
+//! charset produces replacement characters.
+
+use encoding_rs::{EUC_JP, Encoding, ISO_2022_JP, SHIFT_JIS, UTF_8};
+use std::borrow::Cow;
+
+/// Labels mail-parser 0.11 does not know, mapped to ones it does.
+/// Longest first, so `iso-2022-jp-ms` is not taken for `iso-2022-jp`.
+const ALIASES: [(&str, &str); 11] = [
+    ("x-ms-cp932", "windows-31j"),
+    ("iso-2022-jp-ms", "iso-2022-jp"),
+    ("shift_jisx0213", "shift_jis"),
+    ("shift_jis-2004", "shift_jis"),
+    ("euc-jisx0213", "euc-jp"),
+    ("euc-jis-2004", "euc-jp"),
+    ("iso-2022-jp-2", "iso-2022-jp"),
+    ("iso-2022-jp-3", "iso-2022-jp"),
+    ("iso-2022-jp-1", "iso-2022-jp"),
+    ("windows-932", "windows-31j"),
+    ("cp932", "windows-31j"),
+];
+
+/// The canonical label for `label`, after the alias table.
+pub fn canonical_label(label: &str) -> String {
+    let lower = label.trim().trim_matches('"').to_ascii_lowercase();
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == lower)
+        .map(|(_, to)| (*to).to_string())
+        .unwrap_or(lower)
+}
+
+/// The encoding_rs decoder for a charset label, aliases included.
+pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
+    Encoding::for_label(canonical_label(label).as_bytes())
+}
+
+/// Rewrite charset aliases in the raw mail where the label is a charset:
+/// after `charset=`, `charset="` or `=?` (an encoded word). Returns the
+/// rewritten bytes and one problem line per distinct rewrite.
+pub fn rewrite_aliases(raw: &[u8]) -> (Cow<'_, [u8]>, Vec<String>) {
+    let mut out: Option<Vec<u8>> = None;
+    let mut problems: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        if let Some((alias, to)) = alias_at(raw, i) {
+            let buf = out.get_or_insert_with(|| raw.get(..i).unwrap_or_default().to_vec());
+            buf.extend_from_slice(to.as_bytes());
+            let note = format!("charset label {alias} was rewritten to {to}");
+            if !problems.contains(&note) {
+                problems.push(note);
+            }
+            i += alias.len();
+            continue;
+        }
+        if let (Some(buf), Some(b)) = (out.as_mut(), raw.get(i)) {
+            buf.push(*b);
+        }
+        i += 1;
+    }
+    match out {
+        Some(buf) => (Cow::Owned(buf), problems),
+        None => (Cow::Borrowed(raw), problems),
+    }
+}
+
+/// An alias starting at `i`, if it sits in a charset position and ends there.
+fn alias_at(raw: &[u8], i: usize) -> Option<(&'static str, &'static str)> {
+    let prev = *raw.get(i.checked_sub(1)?)?;
+    let in_position = match prev {
+        b'?' => i >= 2 && raw.get(i - 2) == Some(&b'='),
+        b'=' => ends_with_ci(raw.get(..i - 1)?, b"charset"),
+        b'"' => {
+            i >= 2 && raw.get(i - 2) == Some(&b'=') && ends_with_ci(raw.get(..i - 2)?, b"charset")
+        }
+        _ => false,
+    };
+    if !in_position {
+        return None;
+    }
+    ALIASES.iter().copied().find(|(alias, _)| {
+        let end = i + alias.len();
+        raw.get(i..end)
+            .is_some_and(|s| s.eq_ignore_ascii_case(alias.as_bytes()))
+            && !raw
+                .get(end)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+    })
+}
+
+fn ends_with_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len()
+        && hay
+            .get(hay.len() - needle.len()..)
+            .is_some_and(|s| s.eq_ignore_ascii_case(needle))
+}
+
+/// Decode bytes of unknown charset: UTF-8 if valid, else the Japanese
+/// decoder that makes no replacement characters, else lossy UTF-8.
+pub fn decode_unknown(bytes: &[u8]) -> String {
+    if bytes.contains(&0x1b)
+        && let Some(s) = decode_clean(ISO_2022_JP, bytes)
+    {
+        return s;
+    }
+    for enc in [UTF_8, SHIFT_JIS, EUC_JP] {
+        if let Some(s) = decode_clean(enc, bytes) {
+            return s;
+        }
+    }
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn decode_clean(enc: &'static Encoding, bytes: &[u8]) -> Option<String> {
+    enc.decode_without_bom_handling_and_without_replacement(bytes)
+        .map(Cow::into_owned)
+}
+
+/// Decode RFC 2047 encoded words in a header value. Adjacent words (only
+/// whitespace between them) in the same charset are joined as bytes first,
+/// so a character split across two words decodes correctly.
+pub fn decode_encoded_words(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut pending: Option<(String, Vec<u8>)> = None;
+    let mut rest = value;
+    loop {
+        let Some(start) = rest.find("=?") else {
+            flush(&mut out, &mut pending);
+            out.push_str(rest);
+            break;
+        };
+        let (literal, from_start) = rest.split_at(start);
+        let Some((charset, bytes, used)) = parse_word(from_start) else {
+            flush(&mut out, &mut pending);
+            out.push_str(literal);
+            out.push_str("=?");
+            rest = from_start.get(2..).unwrap_or_default();
+            continue;
+        };
+        let joinable = literal.trim().is_empty();
+        match pending.as_mut() {
+            Some((cs, buf)) if joinable && *cs == charset => buf.extend_from_slice(&bytes),
+            Some(_) if joinable => {
+                // RFC 2047: whitespace between encoded words is dropped.
+                flush(&mut out, &mut pending);
+                pending = Some((charset, bytes));
+            }
+            _ => {
+                flush(&mut out, &mut pending);
+                out.push_str(literal);
+                pending = Some((charset, bytes));
+            }
+        }
+        rest = from_start.get(used..).unwrap_or_default();
+    }
+    if out.contains('\u{1b}') {
+        // Old mailers put raw ISO-2022-JP in headers without encoding it.
+        if let Some(s) = decode_clean(ISO_2022_JP, out.as_bytes()) {
+            return s;
+        }
+    }
+    out
+}
+
+fn flush(out: &mut String, pending: &mut Option<(String, Vec<u8>)>) {
+    if let Some((charset, bytes)) = pending.take() {
+        match encoding_for_label(&charset) {
+            Some(enc) => out.push_str(&enc.decode_without_bom_handling(&bytes).0),
+            None => out.push_str(&decode_unknown(&bytes)),
+        }
+    }
+}
+
+/// Parse one `=?charset?B|Q?payload?=` at the start of `s`:
+/// (charset label, decoded bytes, bytes consumed).
+fn parse_word(s: &str) -> Option<(String, Vec<u8>, usize)> {
+    let inner = s.strip_prefix("=?")?;
+    let q1 = inner.find('?')?;
+    let charset = inner.get(..q1)?;
+    if charset.is_empty() || charset.len() > 40 || charset.contains(char::is_whitespace) {
+        return None;
+    }
+    // RFC 2231 language suffix: `utf-8*ja`.
+    let charset = charset.split('*').next().unwrap_or(charset);
+    let after = inner.get(q1 + 1..)?;
+    let mut chars = after.chars();
+    let kind = chars.next()?.to_ascii_uppercase();
+    if chars.next()? != '?' {
+        return None;
+    }
+    let payload_and_rest = after.get(2..)?;
+    let end = payload_and_rest.find("?=")?;
+    let payload = payload_and_rest.get(..end)?;
+    if payload.contains(char::is_whitespace) {
+        return None;
+    }
+    let bytes = match kind {
+        'B' => base64(payload.as_bytes())?,
+        'Q' => q_decode(payload.as_bytes()),
+        _ => return None,
+    };
+    let used = 2 + q1 + 1 + 2 + end + 2;
+    Some((canonical_label(charset), bytes, used))
+}
+
+/// Plain base64 (padding optional); `None` on a character outside the alphabet.
+pub fn base64(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &c in input {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            b'\r' | b'\n' | b' ' | b'\t' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
+fn q_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&c) = input.get(i) {
+        match c {
+            b'_' => out.push(b' '),
+            b'=' => {
+                let hex = input
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'=');
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Quoted-printable body decoding (soft line breaks removed).
+pub fn quoted_printable(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&c) = input.get(i) {
+        if c == b'=' {
+            match (input.get(i + 1), input.get(i + 2)) {
+                (Some(b'\r'), Some(b'\n')) => {
+                    i += 3;
+                    continue;
+                }
+                (Some(b'\n'), _) => {
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+            let hex = input
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// ISO-2022-JP escape sequences: JIS X 0208 (`ESC $B`, `ESC $@`), JIS X 0212
+/// (`ESC $(D`), back to ASCII / Roman (`ESC (B`, `ESC (J`), half-width kana.
+fn has_jis_escapes(text: &str) -> bool {
+    [
+        "\u{1b}$B",
+        "\u{1b}$@",
+        "\u{1b}(B",
+        "\u{1b}(J",
+        "\u{1b}$(D",
+        "\u{1b}(I",
+    ]
+    .iter()
+    .any(|e| text.contains(e))
+}
+
+/// Fix one decoded text part. `declared` is the charset parameter as
+/// written; `raw_bytes` gives the part's bytes after transfer decoding
+/// (before charset decoding), computed only if needed.
+pub fn repair_part(
+    text: &str,
+    declared: Option<&str>,
+    raw_bytes: impl FnOnce() -> Option<Vec<u8>>,
+    problems: &mut Vec<String>,
+) -> String {
+    let declared_name = declared.map(str::trim).filter(|d| !d.is_empty());
+    let mut fixed: Cow<'_, str> = Cow::Borrowed(text);
+    if has_jis_escapes(text) {
+        // ISO-2022-JP is 7-bit, so the lossy UTF-8 reading kept every byte.
+        if let Some(s) = decode_clean(ISO_2022_JP, text.as_bytes()) {
+            problems.push(match declared_name {
+                None => "body was ISO-2022-JP without a declared charset; decoded as ISO-2022-JP"
+                    .to_string(),
+                Some(d) => format!(
+                    "body was declared as {d} but contained ISO-2022-JP escapes; decoded as ISO-2022-JP"
+                ),
+            });
+            fixed = Cow::Owned(s);
+        }
+    }
+    if !fixed.contains('\u{fffd}') {
+        return fixed.into_owned();
+    }
+    let Some(bytes) = raw_bytes() else {
+        problems.push("body contains characters that could not be decoded".into());
+        return fixed.into_owned();
+    };
+    let declared_enc = declared_name.and_then(encoding_for_label);
+    let mut candidates: Vec<&'static Encoding> = Vec::new();
+    if bytes.contains(&0x1b) {
+        candidates.push(ISO_2022_JP);
+    }
+    candidates.extend([UTF_8, SHIFT_JIS, EUC_JP]);
+    for enc in candidates {
+        if Some(enc) == declared_enc && enc != UTF_8 {
+            continue;
+        }
+        if let Some(s) = decode_clean(enc, &bytes) {
+            if s.contains('\u{fffd}') {
+                // The sender's text itself has U+FFFD: nothing better to find.
+                return fixed.into_owned();
+            }
+            problems.push(format!(
+                "body declared as {} did not decode cleanly; decoded as {}",
+                declared_name.unwrap_or("no charset"),
+                enc.name()
+            ));
+            return s;
+        }
+    }
+    problems.push("body contains characters that could not be decoded".into());
+    fixed.into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_split_words() {
+        // "認証" in UTF-8 is E8 AA 8D E8 A8 BC; split after the 4th byte.
+        let v = "=?UTF-8?B?6KqN6A==?= =?UTF-8?B?qLw=?=";
+        assert_eq!(decode_encoded_words(v), "認証");
+    }
+
+    #[test]
+    fn keeps_plain_text_around_words() {
+        assert_eq!(
+            decode_encoded_words("Re: =?utf-8?q?caf=C3=A9?= ok"),
+            "Re: café ok"
+        );
+        assert_eq!(decode_encoded_words("broken =?x"), "broken =?x");
+    }
+
+    #[test]
+    fn rewrites_only_charset_positions() {
+        let raw = b"Subject: =?CP932?B?gWA=?=\r\nContent-Type: text/plain; charset=\"cp932\"\r\n\r\ncp932 in text\r\n";
+        let (out, problems) = rewrite_aliases(raw);
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.contains("=?windows-31j?B?"));
+        assert!(out.contains("charset=\"windows-31j\""));
+        assert!(out.contains("\r\ncp932 in text"));
+        assert_eq!(
+            problems,
+            ["charset label cp932 was rewritten to windows-31j"]
+        );
+        let (_, none) = rewrite_aliases(b"charset=iso-2022-jp\r\n");
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn undeclared_jis_is_repaired() {
+        let (bytes, _, _) = ISO_2022_JP.encode("お問い合わせ");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let mut problems = Vec::new();
+        assert_eq!(
+            repair_part(&text, None, || None, &mut problems),
+            "お問い合わせ"
+        );
+        assert!(problems[0].contains("without a declared charset"));
+    }
+
+    #[test]
+    fn mislabelled_shift_jis_is_repaired() {
+        let (bytes, _, _) = SHIFT_JIS.encode("髙橋①");
+        let (bad, _, _) = ISO_2022_JP.decode(&bytes);
+        let mut problems = Vec::new();
+        let out = repair_part(
+            &bad,
+            Some("iso-2022-jp"),
+            || Some(bytes.to_vec()),
+            &mut problems,
+        );
+        assert_eq!(out, "髙橋①");
+        assert!(problems[0].contains("Shift_JIS"));
+    }
+}

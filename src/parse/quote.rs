@@ -1,0 +1,436 @@
+//! Quote stripping: split a decoded body into what the sender newly wrote and
+//! the quoted thread below it, then trim the signature off the new part.
+//!
+//! The rule is "everything before the first quote marker is new": `>` lines,
+//! "On … wrote:" attributions (English and Japanese, also wrapped over two
+//! lines), Outlook's "-----Original Message-----" / "-----元のメッセージ-----"
+//! separators and From:/Sent:/To:/Subject: (差出人:/送信日時:/宛先:/件名:)
+//! header blocks, and forwarded-message markers.
+
+/// A body split into the new text and the quoted rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Split {
+    pub new_text: String,
+    pub quoted_text: String,
+}
+
+/// How many quoted layers the bottom-posting fallback digs through.
+const MAX_FALLBACK_DEPTH: usize = 3;
+
+/// Split `text` into new text (signature trimmed) and quoted text.
+pub fn split(text: &str) -> Split {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let lines: Vec<&str> = text.lines().collect();
+    let (new_lines, quoted_lines) = split_lines(&lines, 0);
+    Split {
+        new_text: strip_signature(&new_lines.join("\n")),
+        quoted_text: trim_blank_lines(&quoted_lines.join("\n")),
+    }
+}
+
+/// Returns (new lines, quoted lines).
+fn split_lines<'a>(lines: &[&'a str], depth: usize) -> (Vec<&'a str>, Vec<&'a str>) {
+    let Some(marker) = first_marker(lines) else {
+        return (lines.to_vec(), Vec::new());
+    };
+    let (before, after) = lines.split_at(marker);
+    if before.iter().any(|l| !l.trim().is_empty()) || depth >= MAX_FALLBACK_DEPTH {
+        return (before.to_vec(), after.to_vec());
+    }
+    // Nothing above the first marker: bottom posting (quote, then the answer)
+    // or a forward without a note. Skip the leading quoted block and look again.
+    let skip = leading_quote_block_len(after);
+    let (head, rest) = after.split_at(skip.min(after.len()));
+    let (new, quoted_rest) = split_lines(rest, depth + 1);
+    if new.iter().all(|l| l.trim().is_empty()) {
+        return (Vec::new(), after.to_vec());
+    }
+    let mut quoted = head.to_vec();
+    quoted.extend(quoted_rest);
+    (new, quoted)
+}
+
+/// Length of the block at the start of `lines` that is clearly quoting:
+/// markers, header lines, `>` lines and blank lines.
+fn leading_quote_block_len(lines: &[&str]) -> usize {
+    lines
+        .iter()
+        .take_while(|l| {
+            let t = l.trim();
+            t.is_empty()
+                || is_quote_line(t)
+                || is_separator(t)
+                || header_key(t).is_some()
+                || is_attribution(t)
+                || is_underscore_rule(t)
+        })
+        .count()
+}
+
+/// Index of the first line that starts the quoted part.
+fn first_marker(lines: &[&str]) -> Option<usize> {
+    for (i, raw) in lines.iter().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if is_quote_line(line) || is_separator(line) {
+            return Some(i);
+        }
+        if is_attribution(line) {
+            // A wrapped attribution ("On Mon, … Taro <t@x>\nwrote:"): start at
+            // the line that opens it.
+            return Some(match previous_nonblank(lines, i) {
+                Some(p) if opens_attribution(lines[p].trim()) => p,
+                _ => i,
+            });
+        }
+        if opens_attribution(line)
+            && next_nonblank(lines, i).is_some_and(|n| closes_attribution(lines[n].trim()))
+        {
+            return Some(i);
+        }
+        if is_header_block(lines, i) {
+            // Outlook puts a ____ rule (HTML form) above the header block.
+            return Some(match previous_nonblank(lines, i) {
+                Some(p) if is_underscore_rule(lines[p].trim()) => p,
+                _ => i,
+            });
+        }
+    }
+    None
+}
+
+fn previous_nonblank(lines: &[&str], i: usize) -> Option<usize> {
+    (0..i)
+        .rev()
+        .find(|&j| lines.get(j).is_some_and(|l| !l.trim().is_empty()))
+}
+
+fn next_nonblank(lines: &[&str], i: usize) -> Option<usize> {
+    (i + 1..lines.len()).find(|&j| lines.get(j).is_some_and(|l| !l.trim().is_empty()))
+}
+
+fn is_quote_line(line: &str) -> bool {
+    line.starts_with('>') || line.starts_with('＞')
+}
+
+/// "-----Original Message-----", "-----元のメッセージ-----",
+/// "---------- Forwarded message ---------", "-------- 転送メッセージ --------",
+/// "Begin forwarded message:".
+fn is_separator(line: &str) -> bool {
+    let core = line
+        .trim_matches(|c: char| matches!(c, '-' | '=' | '_' | '－' | '―' | ' ' | '　'))
+        .trim_end_matches([':', '：'])
+        .trim()
+        .to_lowercase();
+    matches!(
+        core.as_str(),
+        "original message"
+            | "original"
+            | "元のメッセージ"
+            | "オリジナルメッセージ"
+            | "forwarded message"
+            | "begin forwarded message"
+            | "転送メッセージ"
+            | "転送されたメッセージ"
+            | "以下、転送メッセージ"
+            | "message d'origine"
+    )
+}
+
+fn is_underscore_rule(line: &str) -> bool {
+    line.chars().count() >= 8 && line.chars().all(|c| c == '_' || c == '＿')
+}
+
+/// A date-led line: "2026年11月20日(金) 10:00 …" or "2026/11/20 …".
+fn starts_with_date(line: &str) -> bool {
+    let digits: String = line.chars().take_while(char::is_ascii_digit).collect();
+    if digits.len() != 4 {
+        return false;
+    }
+    let rest = &line[digits.len()..];
+    rest.starts_with('年') || rest.starts_with('/') || rest.starts_with('-')
+}
+
+/// The first line of an attribution that may continue on the next line.
+fn opens_attribution(line: &str) -> bool {
+    line.starts_with("On ") || starts_with_date(line)
+}
+
+/// The second line of a wrapped attribution.
+fn closes_attribution(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    let body = lower.trim_end_matches([':', '：']).trim_end();
+    body.len() < lower.len()
+        && (body.ends_with("wrote") || body.ends_with("書きました") || body.ends_with('>'))
+}
+
+/// "On … wrote:", "… <x@y>:", "2026年11月20日(金) 10:00 山田太郎 <…>:",
+/// "…さんは書きました:".
+fn is_attribution(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    let ends_colon = lower.ends_with(':') || lower.ends_with('：');
+    if !ends_colon {
+        return false;
+    }
+    let body = lower.trim_end_matches([':', '：']).trim_end();
+    if body.ends_with("wrote") {
+        return lower.starts_with("on ")
+            || lower.contains('@')
+            || lower.chars().any(|c| c.is_ascii_digit());
+    }
+    if body.ends_with("書きました") || body.ends_with("書き込みました") {
+        return true;
+    }
+    if body.ends_with('>') && lower.contains('@') {
+        return true;
+    }
+    starts_with_date(line) && lower.contains('@')
+}
+
+/// The key of a mail-header-looking line ("From:", "**差出人:**"), lower case.
+fn header_key(line: &str) -> Option<String> {
+    let line = line.trim_start_matches(['*', ' ', '　']);
+    let pos = line.find([':', '：'])?;
+    let key = line
+        .get(..pos)?
+        .trim()
+        .trim_matches('*')
+        .trim()
+        .to_lowercase();
+    const KEYS: [&str; 17] = [
+        "from",
+        "sent",
+        "date",
+        "to",
+        "cc",
+        "subject",
+        "差出人",
+        "送信者",
+        "送信元",
+        "送信日時",
+        "送信日",
+        "日付",
+        "日時",
+        "宛先",
+        "件名",
+        "reply-to",
+        "bcc",
+    ];
+    KEYS.contains(&key.as_str()).then_some(key)
+}
+
+fn is_from_key(key: &str) -> bool {
+    matches!(key, "from" | "差出人" | "送信者" | "送信元")
+}
+
+/// An Outlook reply header: a From line followed closely by Sent/To/Subject
+/// lines (or all of them squeezed into one line by HTML-to-text).
+fn is_header_block(lines: &[&str], i: usize) -> bool {
+    let Some(line) = lines.get(i).map(|l| l.trim()) else {
+        return false;
+    };
+    let Some(key) = header_key(line) else {
+        return false;
+    };
+    if !is_from_key(&key) {
+        return false;
+    }
+    let lower = line.to_lowercase();
+    if ["sent:", "送信日時:", "送信日時：", "subject:", "件名:"]
+        .iter()
+        .any(|k| lower.contains(k))
+    {
+        return true;
+    }
+    let others = lines
+        .iter()
+        .skip(i + 1)
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .take(5)
+        .filter_map(header_key)
+        .filter(|k| !is_from_key(k))
+        .count();
+    others >= 2
+}
+
+/// Trim the signature and mobile footer off the end of the new text. Only
+/// the tail is looked at, so a rule line in the middle of real content stays.
+pub fn strip_signature(text: &str) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    trim_trailing_blank(&mut lines);
+
+    // Mobile footers: "Sent from my iPhone", "iPhoneから送信".
+    if let Some(pos) = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .filter(|&p| is_mobile_footer(lines[p].trim()))
+    {
+        lines.truncate(pos);
+        trim_trailing_blank(&mut lines);
+    }
+
+    // The "-- " separator: only if it closes the mail (≤ 15 lines follow).
+    if let Some(pos) = lines.iter().rposition(|l| l.trim_end() == "--")
+        && lines.len() - pos <= 16
+        && has_content(&lines[..pos])
+    {
+        lines.truncate(pos);
+        trim_trailing_blank(&mut lines);
+    }
+
+    // A ruled signature block (━━━, ────, ====, ****, -----) near the end
+    // that carries name/company/TEL cues.
+    let start = lines.len().saturating_sub(14);
+    let cut = (start..lines.len()).find(|&p| {
+        is_rule(lines[p].trim())
+            && has_content(&lines[..p])
+            && lines[p..].iter().any(|l| has_signature_cue(l))
+            && lines[p + 1..].iter().all(|l| l.chars().count() <= 60)
+    });
+    if let Some(pos) = cut {
+        lines.truncate(pos);
+        trim_trailing_blank(&mut lines);
+    }
+    trim_blank_lines(&lines.join("\n"))
+}
+
+fn has_content(lines: &[&str]) -> bool {
+    lines.iter().any(|l| !l.trim().is_empty())
+}
+
+fn trim_trailing_blank(lines: &mut Vec<&str>) {
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+}
+
+fn trim_blank_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines.iter().position(|l| !l.trim().is_empty());
+    let last = lines.iter().rposition(|l| !l.trim().is_empty());
+    match (first, last) {
+        (Some(f), Some(l)) => lines
+            .get(f..=l)
+            .map(|s| {
+                s.iter()
+                    .map(|l| l.trim_end())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn is_mobile_footer(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    lower.starts_with("sent from my ")
+        || lower.starts_with("sent from outlook")
+        || lower.starts_with("sent from mail for")
+        || lower.starts_with("get outlook for")
+        || (lower.ends_with("から送信") && lower.chars().count() <= 30)
+}
+
+fn is_rule(line: &str) -> bool {
+    const RULE: &[char] = &[
+        '━', '─', '═', '=', '＝', '*', '＊', '-', '－', '―', '_', '~', '～', '■', '□', '◆', '◇',
+        '+', '#', '・', '┃', '│',
+    ];
+    line.chars().count() >= 4 && line.chars().all(|c| RULE.contains(&c))
+}
+
+fn has_signature_cue(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    [
+        "tel",
+        "fax",
+        "mail",
+        "電話",
+        "内線",
+        "携帯",
+        "株式会社",
+        "有限会社",
+        "(株)",
+        "㈱",
+        "部",
+        "課",
+        "@",
+        "http",
+        "〒",
+    ]
+    .iter()
+    .any(|cue| lower.contains(cue))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gt_quotes_and_on_wrote() {
+        let s = split(
+            "The code never arrives.\n\nOn Mon, Nov 16, 2026 at 9:00 AM Support <support@example.co.jp> wrote:\n> Please try again.\n",
+        );
+        assert_eq!(s.new_text, "The code never arrives.");
+        assert!(s.quoted_text.contains("Please try again."));
+    }
+
+    #[test]
+    fn wrapped_on_wrote() {
+        let s = split(
+            "New.\nOn Mon, Nov 16, 2026 at 9:00 AM Support Desk <support@example.co.jp>\nwrote:\n> old\n",
+        );
+        assert_eq!(s.new_text, "New.");
+    }
+
+    #[test]
+    fn outlook_japanese_header_block() {
+        let s = split(
+            "新しい内容です。\n\n差出人: サポート <support@example.co.jp>\n送信日時: 2026年11月20日 10:00\n宛先: 山田\n件名: RE: コード\n\n古い内容",
+        );
+        assert_eq!(s.new_text, "新しい内容です。");
+        assert!(s.quoted_text.contains("古い内容"));
+    }
+
+    #[test]
+    fn outlook_html_form_with_rule_and_bold() {
+        let s = split(
+            "New text.\n\n________________________________\n**From:** Support\n**Sent:** Friday\n**To:** Taro\n**Subject:** Re: x\n\nOld text.",
+        );
+        assert_eq!(s.new_text, "New text.");
+    }
+
+    #[test]
+    fn gmail_japanese_attribution() {
+        let s = split(
+            "届きました。\n\n2026年11月20日(金) 10:00 山田太郎 <taro@example.co.jp>:\n> 古い\n",
+        );
+        assert_eq!(s.new_text, "届きました。");
+    }
+
+    #[test]
+    fn bottom_posting_keeps_answer() {
+        let s = split("> Did it work?\n\nNo, it still fails.\n");
+        assert_eq!(s.new_text, "No, it still fails.");
+    }
+
+    #[test]
+    fn signatures() {
+        assert_eq!(strip_signature("Help me.\n-- \nTaro\nTEL 03"), "Help me.");
+        assert_eq!(strip_signature("助けて\n\niPhoneから送信"), "助けて");
+        assert_eq!(
+            strip_signature(
+                "本文\n━━━━━━━━\n山田太郎\n株式会社サンプル\nTEL: 03-0000-0000\n━━━━━━━━"
+            ),
+            "本文"
+        );
+        // A rule in the middle of content with no signature cue stays.
+        assert_eq!(
+            strip_signature("手順\n=====\n1. 開く\n2. 押す"),
+            "手順\n=====\n1. 開く\n2. 押す"
+        );
+    }
+}
