@@ -29,7 +29,7 @@ pub fn cap(raw: &[u8]) -> (Cow<'_, [u8]>, Option<String>) {
     let kept = raw.get(..end).unwrap_or(raw);
     let problem = format!(
         "mail is {} MB; attachments were not read",
-        raw.len().div_ceil(1024 * 1024)
+        (raw.len() + 512 * 1024) / (1024 * 1024)
     );
     (Cow::Borrowed(kept), Some(problem))
 }

@@ -105,6 +105,7 @@ pub fn parse(raw: &[u8]) -> Inbound {
         return inbound;
     }
     let (capped, cap_problem) = limit::cap(raw);
+    let was_capped = cap_problem.is_some();
     inbound.problems.extend(cap_problem);
     let (bytes, alias_problems) = charset::rewrite_aliases(&capped);
     inbound.problems.extend(alias_problems);
@@ -117,7 +118,7 @@ pub fn parse(raw: &[u8]) -> Inbound {
         return inbound;
     };
     fill_headers(&mut inbound, &msg);
-    fill_body(&mut inbound, &msg);
+    fill_body(&mut inbound, &msg, was_capped);
     inbound
 }
 
@@ -209,7 +210,7 @@ fn content_type(part: Option<&mail_parser::MessagePart<'_>>) -> String {
 
 /// Body text (charset-repaired, HTML converted), quote split, language,
 /// attachments and structural problems.
-fn fill_body(inbound: &mut Inbound, msg: &Message<'_>) {
+fn fill_body(inbound: &mut Inbound, msg: &Message<'_>, was_capped: bool) {
     let mut problems = Vec::new();
     let mut text = body_text(msg, msg.text_bodies(), &mut problems);
     if text.trim().is_empty() && msg.html_body_count() > 0 {
@@ -238,10 +239,17 @@ fn fill_body(inbound: &mut Inbound, msg: &Message<'_>) {
         })
         .collect();
 
-    if msg.parts.iter().any(|p| p.is_encoding_problem) {
+    // A capped mail is cut off on purpose: its open boundary is no news.
+    if !was_capped && msg.parts.iter().any(|p| p.is_encoding_problem) {
         problems.push("a part had a broken transfer encoding (base64 or quoted-printable)".into());
     }
-    if let Some(boundary) = unclosed_boundary(msg) {
+    let depth = nesting_depth(msg);
+    if depth > MAX_SANE_DEPTH {
+        problems.push(format!(
+            "MIME parts are nested {depth} levels deep; the text may be incomplete"
+        ));
+    }
+    if let Some(boundary) = unclosed_boundary(msg).filter(|_| !was_capped) {
         problems.push(format!(
             "multipart boundary \"{boundary}\" is never closed; the mail may be cut off"
         ));
@@ -286,6 +294,29 @@ fn transfer_decoded(msg: &Message<'_>, part: &mail_parser::MessagePart<'_>) -> O
         Encoding::QuotedPrintable => Some(charset::quoted_printable(raw)),
         Encoding::None => Some(raw.to_vec()),
     }
+}
+
+/// Real mail nests multiparts three or four levels; far more is a broken or
+/// hostile mail worth a person's look.
+const MAX_SANE_DEPTH: usize = 20;
+
+/// The deepest multipart nesting, walked without recursion.
+fn nesting_depth(msg: &Message<'_>) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(u32, usize)> = vec![(0, 0)];
+    let mut visited = 0;
+    while let Some((id, depth)) = stack.pop() {
+        visited += 1;
+        // Part ids come from mail-parser; never loop on a malformed tree.
+        if visited > msg.parts.len() {
+            break;
+        }
+        deepest = deepest.max(depth);
+        if let Some(children) = msg.part(id).and_then(|p| p.sub_parts()) {
+            stack.extend(children.iter().map(|&c| (c, depth + 1)));
+        }
+    }
+    deepest
 }
 
 /// The boundary of a multipart whose closing delimiter never appears.
