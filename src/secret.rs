@@ -70,9 +70,7 @@ pub enum SecretError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "{key} failed ({status}); its output is not shown because it may contain the secret"
-    )]
+    #[error("{key} failed ({status}); its output is not shown because it may contain the secret")]
     Failed { key: &'static str, status: String },
     #[error("{key} did not finish within {secs} seconds and was stopped")]
     TimedOut { key: &'static str, secs: u64 },
@@ -178,9 +176,12 @@ mod tests {
 
     #[tokio::test]
     async fn failing_command_names_status_not_output() {
-        let err = resolve_password(None, Some("echo leaked-secret; echo leaked-err >&2; exit 3"))
-            .await
-            .unwrap_err();
+        let err = resolve_password(
+            None,
+            Some("echo leaked-secret; echo leaked-err >&2; exit 3"),
+        )
+        .await
+        .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("exit status 3"), "{msg}");
         assert!(msg.contains("password_command"), "{msg}");
