@@ -155,7 +155,7 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
     if inbound
         .from_name
         .as_deref()
-        .is_some_and(|n| n.contains('\u{fffd}') || n.contains("=?"))
+        .is_some_and(|n| n.contains(['\u{fffd}', '\u{1b}']) || n.contains("=?"))
     {
         inbound.from_name = inbound.header("from").and_then(display_name);
     }
@@ -340,5 +340,26 @@ fn dedup_into(out: &mut Vec<String>, new: Vec<String>) {
         if !out.contains(&p) {
             out.push(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_eight_bit_and_raw_jis_headers() {
+        // Old Japanese mailers put unencoded Shift_JIS or ISO-2022-JP in headers.
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("山田 <taro@example.co.jp>");
+        let (jis, _, _) = encoding_rs::ISO_2022_JP.encode("コードが届きません");
+        let mut raw = b"From: ".to_vec();
+        raw.extend_from_slice(&sjis);
+        raw.extend_from_slice(b"\r\nSubject: ");
+        raw.extend_from_slice(&jis);
+        raw.extend_from_slice(b"\r\nMessage-ID: <raw@example.co.jp>\r\n\r\nhello\r\n");
+        let m = parse(&raw);
+        assert_eq!(m.subject, "コードが届きません");
+        assert_eq!(m.from_addr, "taro@example.co.jp");
+        assert_eq!(m.from_name.as_deref(), Some("山田"));
     }
 }

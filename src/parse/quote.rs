@@ -418,6 +418,19 @@ mod tests {
     }
 
     #[test]
+    fn forwards_keep_the_note_or_the_forwarded_text() {
+        let fwd = "---------- Forwarded message ---------\nFrom: Security <noreply@example.com>\nDate: Fri\nSubject: Sign-in alert\nTo: <t@example.co.jp>\n\nUnusual sign-in detected.\n";
+        let with_note = format!("これは何でしょうか?\n\n{fwd}");
+        assert_eq!(split(&with_note).new_text, "これは何でしょうか?");
+        assert!(split(&with_note).quoted_text.contains("Unusual sign-in"));
+        assert_eq!(split(fwd).new_text, "Unusual sign-in detected.");
+        let ja = "確認お願いします\n\n-------- 転送メッセージ --------\n件名: x\n\n古い";
+        assert_eq!(split(ja).new_text, "確認お願いします");
+        let san = "了解です。\n\n山田さんは書きました:\n> 古い";
+        assert_eq!(split(san).new_text, "了解です。");
+    }
+
+    #[test]
     fn signatures() {
         assert_eq!(strip_signature("Help me.\n-- \nTaro\nTEL 03"), "Help me.");
         assert_eq!(strip_signature("助けて\n\niPhoneから送信"), "助けて");
