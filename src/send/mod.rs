@@ -26,10 +26,29 @@ impl SendError {
 /// Where outgoing mail goes.
 pub enum Mailer {
     File(file::FileMailer),
-    Smtp(smtp::SmtpMailer),
+    Smtp(Box<smtp::SmtpMailer>),
 }
 
 impl Mailer {
+    /// The mailer the configuration asks for: a folder of `.eml` files, or
+    /// the `[smtp]` server (checked, but not contacted, here).
+    pub fn from_config(
+        outbox: &crate::config::OutboxConfig,
+        smtp: Option<&crate::config::SmtpConfig>,
+    ) -> Result<Mailer, SendError> {
+        match (outbox, smtp) {
+            (crate::config::OutboxConfig::File { path }, _) => {
+                Ok(Mailer::File(file::FileMailer::new(path.clone())))
+            }
+            (crate::config::OutboxConfig::Smtp, Some(cfg)) => {
+                Ok(Mailer::Smtp(smtp::SmtpMailer::new(cfg)?))
+            }
+            (crate::config::OutboxConfig::Smtp, None) => Err(SendError::Permanent(
+                "[outbox] kind = \"smtp\" needs an [smtp] section".into(),
+            )),
+        }
+    }
+
     /// Deliver one finished message to its envelope recipients.
     pub async fn send_raw(&self, from: &str, to: &[String], raw: &[u8]) -> Result<(), SendError> {
         match self {
