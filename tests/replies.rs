@@ -21,7 +21,12 @@ const GUIDES: [&str; 7] = [
 ];
 
 /// The guides after which an admin must act: they tell the employee what to do now.
-const URGENT: [&str; 4] = ["phone_lost", "token_problem", "locked_out", "unexpected_prompt"];
+const URGENT: [&str; 4] = [
+    "phone_lost",
+    "token_problem",
+    "locked_out",
+    "unexpected_prompt",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,8 +45,12 @@ fn ctx(cfg: &Config, name: Option<&str>, subject: &str) -> Value {
 }
 
 fn render(g: &Guides, cfg: &Config, name: &str, lang: Language) -> Rendered {
-    g.render(name, lang, &ctx(cfg, Some("山田 太郎"), "認証コードが届きません"))
-        .unwrap_or_else(|e| panic!("{name} ({lang}) renders: {e}"))
+    g.render(
+        name,
+        lang,
+        &ctx(cfg, Some("山田 太郎"), "認証コードが届きません"),
+    )
+    .unwrap_or_else(|e| panic!("{name} ({lang}) renders: {e}"))
 }
 
 #[test]
@@ -89,18 +98,38 @@ fn every_guide_renders_with_the_essentials_in_both_languages() {
                 assert!(all.contains(must), "{name} ({lang}) lacks `{must}`:\n{all}");
             }
             let asks_for_feedback = match lang {
-                Language::Ja => "解決しない場合や、手順どおりにできなかった場合は、このメールにそのままご返信ください",
-                Language::En => "If this did not solve it, or a step did not work, reply to this mail",
+                Language::Ja => {
+                    "解決しない場合や、手順どおりにできなかった場合は、このメールにそのままご返信ください"
+                }
+                Language::En => {
+                    "If this did not solve it, or a step did not work, reply to this mail"
+                }
             };
-            assert!(r.text.contains(asks_for_feedback), "{name} ({lang}) lacks the feedback question");
-            assert!(r.subject.starts_with("[MFA-12]"), "{name} ({lang}): {}", r.subject);
+            assert!(
+                r.text.contains(asks_for_feedback),
+                "{name} ({lang}) lacks the feedback question"
+            );
+            assert!(
+                r.subject.starts_with("[MFA-12]"),
+                "{name} ({lang}): {}",
+                r.subject
+            );
             assert!(!r.subject.contains('\n') && !r.subject.contains('\r'));
             for escaped in ["&amp;", "&lt;", "&gt;", "&quot;", "&#x"] {
-                assert!(!all.contains(escaped), "{name} ({lang}) has HTML escaping `{escaped}`");
+                assert!(
+                    !all.contains(escaped),
+                    "{name} ({lang}) has HTML escaping `{escaped}`"
+                );
             }
             // No template text may leak unrendered.
-            assert!(!all.contains("{{") && !all.contains("}}"), "{name} ({lang})");
-            assert!(r.text.contains("山田 太郎"), "{name} ({lang}) greets by name");
+            assert!(
+                !all.contains("{{") && !all.contains("}}"),
+                "{name} ({lang})"
+            );
+            assert!(
+                r.text.contains("山田 太郎"),
+                "{name} ({lang}) greets by name"
+            );
         }
     }
 }
@@ -112,10 +141,21 @@ fn guides_never_ask_for_a_password_or_code() {
     for name in EMPLOYEE_TEMPLATES {
         let ja = render(&g, &cfg, name, Language::Ja).text;
         let en = render(&g, &cfg, name, Language::En).text;
-        assert!(ja.contains("お尋ねすることは") && ja.contains("ありません"), "{name} ja");
+        assert!(
+            ja.contains("お尋ねすることは") && ja.contains("ありません"),
+            "{name} ja"
+        );
         assert!(en.contains("never ask for"), "{name} en");
-        for bad in ["パスワードを教えて", "コードを送って", "send us the code", "your password to us"] {
-            assert!(!ja.contains(bad) && !en.contains(bad), "{name} asks for `{bad}`");
+        for bad in [
+            "パスワードを教えて",
+            "コードを送って",
+            "send us the code",
+            "your password to us",
+        ] {
+            assert!(
+                !ja.contains(bad) && !en.contains(bad),
+                "{name} asks for `{bad}`"
+            );
         }
     }
 }
@@ -130,11 +170,23 @@ fn urgent_guides_say_what_to_do_now() {
         for (lang, text) in [("ja", &ja), ("en", &en)] {
             assert!(text.contains(&cfg.support.emergency_phone), "{name} {lang}");
         }
-        assert!(ja.contains("承認しないでください"), "{name} ja lacks 承認しない");
-        assert!(en.contains("Never approve"), "{name} en lacks never approve");
+        assert!(
+            ja.contains("承認しないでください"),
+            "{name} ja lacks 承認しない"
+        );
+        assert!(
+            en.contains("Never approve"),
+            "{name} en lacks never approve"
+        );
         // How identity is checked: call-back to the directory number or video call.
-        assert!(ja.contains("社内名簿") && ja.contains("ビデオ通話"), "{name} ja");
-        assert!(en.contains("company directory") && en.contains("video call"), "{name} en");
+        assert!(
+            ja.contains("社内名簿") && ja.contains("ビデオ通話"),
+            "{name} ja"
+        );
+        assert!(
+            en.contains("company directory") && en.contains("video call"),
+            "{name} en"
+        );
     }
     let lost = render(&g, &cfg, "phone_lost", Language::Ja).text;
     assert!(lost.contains("パスワードを変更") && lost.contains("ロック"));
@@ -177,7 +229,12 @@ fn greeting_without_a_name() {
     let ja = g
         .render("setup_help", Language::Ja, &ctx(&cfg, None, ""))
         .expect("renders");
-    assert!(ja.text.starts_with(&format!("{}です。", cfg.support.team_name)), "{}", ja.text);
+    assert!(
+        ja.text
+            .starts_with(&format!("{}です。", cfg.support.team_name)),
+        "{}",
+        ja.text
+    );
     assert!(!ja.text.contains(" 様"));
     // An empty original subject leaves no empty "(Re: )".
     assert!(!ja.subject.contains("Re:"), "{}", ja.subject);
@@ -231,7 +288,13 @@ fn injected_line_breaks_in_the_subject_stay_on_one_line() {
 }
 
 fn merge_extra(c: &mut Value, verdict: &Verdict) {
-    let extra = templates::admin_extra(verdict, "pat@example.co.jp", "Someone keeps sending me prompts & I denied them <all>.", None, false);
+    let extra = templates::admin_extra(
+        verdict,
+        "pat@example.co.jp",
+        "Someone keeps sending me prompts & I denied them <all>.",
+        None,
+        false,
+    );
     if let (Value::Object(base), Value::Object(extra)) = (c, extra) {
         for (k, v) in extra {
             match (base.get_mut(&k), v) {
@@ -248,7 +311,12 @@ fn merge_extra(c: &mut Value, verdict: &Verdict) {
 fn admin_notices_carry_the_facts_and_the_steps() {
     let cfg = config();
     let g = guides();
-    let lost = Verdict::new(Category::PhoneLost, Language::Ja, 0.93, vec!["紛失".into(), "スマホ".into()]);
+    let lost = Verdict::new(
+        Category::PhoneLost,
+        Language::Ja,
+        0.93,
+        vec!["紛失".into(), "スマホ".into()],
+    );
     let extra = templates::admin_extra(
         &lost,
         "yamada@example.co.jp",
@@ -256,10 +324,25 @@ fn admin_notices_carry_the_facts_and_the_steps() {
         Some("[MFA-12] スマートフォンを紛失した場合"),
         false,
     );
-    let c = templates::context(&cfg.support, &cfg.mfa, "MFA-12", Some("山田 太郎"), "スマホ紛失", extra);
+    let c = templates::context(
+        &cfg.support,
+        &cfg.mfa,
+        "MFA-12",
+        Some("山田 太郎"),
+        "スマホ紛失",
+        extra,
+    );
     let notify = g.render_admin("notify", &c).expect("notify renders");
-    assert!(notify.subject.starts_with("[MFA-12] Action needed"), "{}", notify.subject);
-    assert!(notify.subject.contains("<yamada@example.co.jp>"), "{}", notify.subject);
+    assert!(
+        notify.subject.starts_with("[MFA-12] Action needed"),
+        "{}",
+        notify.subject
+    );
+    assert!(
+        notify.subject.contains("<yamada@example.co.jp>"),
+        "{}",
+        notify.subject
+    );
     for must in [
         "phone_lost",
         "紛失, スマホ",
@@ -271,20 +354,54 @@ fn admin_notices_carry_the_facts_and_the_steps() {
         "社内名簿",
         cfg.mfa.vendor_support.as_str(),
     ] {
-        assert!(notify.text.contains(must), "notify lacks `{must}`:\n{}", notify.text);
+        assert!(
+            notify.text.contains(must),
+            "notify lacks `{must}`:\n{}",
+            notify.text
+        );
     }
     let alert = g.render_admin("security_alert", &c).expect("alert renders");
-    assert!(alert.subject.starts_with("[SECURITY][MFA-12] Lost phone"), "{}", alert.subject);
+    assert!(
+        alert.subject.starts_with("[SECURITY][MFA-12] Lost phone"),
+        "{}",
+        alert.subject
+    );
     assert!(alert.text.contains("delete the lost phone's registration"));
 
-    let prompt = Verdict::new(Category::UnexpectedPrompt, Language::En, 0.8, vec!["did not request".into()]);
-    let extra = templates::admin_extra(&prompt, "pat@example.co.jp", "I got 12 push prompts", None, true);
-    let c = templates::context(&cfg.support, &cfg.mfa, "MFA-13", None, "weird prompts", extra);
+    let prompt = Verdict::new(
+        Category::UnexpectedPrompt,
+        Language::En,
+        0.8,
+        vec!["did not request".into()],
+    );
+    let extra = templates::admin_extra(
+        &prompt,
+        "pat@example.co.jp",
+        "I got 12 push prompts",
+        None,
+        true,
+    );
+    let c = templates::context(
+        &cfg.support,
+        &cfg.mfa,
+        "MFA-13",
+        None,
+        "weird prompts",
+        extra,
+    );
     let alert = g.render_admin("security_alert", &c).expect("alert renders");
-    assert!(alert.subject.contains("Unexpected MFA prompt"), "{}", alert.subject);
+    assert!(
+        alert.subject.contains("Unexpected MFA prompt"),
+        "{}",
+        alert.subject
+    );
     assert!(alert.text.contains("revoke all sessions") && alert.text.contains("none / なし"));
     let notify = g.render_admin("notify", &c).expect("notify renders");
-    assert!(notify.subject.starts_with("[MFA-13] Still unsolved"), "{}", notify.subject);
+    assert!(
+        notify.subject.starts_with("[MFA-13] Still unsolved"),
+        "{}",
+        notify.subject
+    );
     assert!(notify.text.contains("did not solve"));
 }
 
@@ -325,7 +442,10 @@ fn a_missing_variable_fails_check_naming_file_and_line() {
     let msg = problems[0].to_string();
     assert!(msg.contains("en/phone_lost.txt.hbs, line 3"), "{msg}");
     assert!(msg.contains("support.emergency_phon"), "{msg}");
-    assert!(matches!(problems[0], TemplateError::Render { line: Some(3), .. }));
+    assert!(matches!(
+        problems[0],
+        TemplateError::Render { line: Some(3), .. }
+    ));
 }
 
 #[test]
@@ -333,13 +453,24 @@ fn a_typo_in_an_if_fails_check() {
     let cfg = config();
     let dir = copy_replies();
     let file = dir.path().join("partials/greeting_en.txt.hbs");
-    std::fs::write(&file, "{{#if employe.name}}\nHello {{employee.name}},\n{{/if}}\n").expect("write");
+    std::fs::write(
+        &file,
+        "{{#if employe.name}}\nHello {{employee.name}},\n{{/if}}\n",
+    )
+    .expect("write");
     let g = Guides::load(dir.path()).expect("loads");
     let problems = g
         .check(&templates::sample_context(&cfg.support, &cfg.mfa))
         .expect_err("check must fail");
-    let msg = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n");
-    assert!(msg.contains("greeting_en.txt.hbs, line 1") && msg.contains("employe.name"), "{msg}");
+    let msg = problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        msg.contains("greeting_en.txt.hbs, line 1") && msg.contains("employe.name"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -351,16 +482,30 @@ fn a_missing_template_and_a_broken_one_are_reported() {
     let problems = g
         .check(&templates::sample_context(&cfg.support, &cfg.mfa))
         .expect_err("check must fail");
-    let msg = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n");
+    let msg = problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(msg.contains("ja/locked_out.subject.hbs: missing"), "{msg}");
     let err = g
-        .render("locked_out", Language::Ja, &templates::sample_context(&cfg.support, &cfg.mfa))
+        .render(
+            "locked_out",
+            Language::Ja,
+            &templates::sample_context(&cfg.support, &cfg.mfa),
+        )
         .expect_err("no subject");
-    assert!(err.to_string().contains("ja/locked_out.subject.hbs"), "{err}");
+    assert!(
+        err.to_string().contains("ja/locked_out.subject.hbs"),
+        "{err}"
+    );
 
-    std::fs::write(dir.path().join("en/setup_help.txt.hbs"), "Hello\n{{#if employee.name}}\nx\n").expect("write");
+    std::fs::write(
+        dir.path().join("en/setup_help.txt.hbs"),
+        "Hello\n{{#if employee.name}}\nx\n",
+    )
+    .expect("write");
     let err = Guides::load(dir.path()).expect_err("syntax error");
     let msg = err.to_string();
     assert!(msg.contains("en/setup_help.txt.hbs, line"), "{msg}");
 }
-

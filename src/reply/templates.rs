@@ -515,14 +515,13 @@ fn check_conditions(
 /// subexpressions like `(eq verdict.category "phone_lost")`.
 fn collect_paths(param: &Parameter, out: &mut Vec<String>) {
     match param {
-        Parameter::Path(HbPath::Relative((segs, raw))) => {
-            // `this`, `../x` and `@index` are relative to a block; skip them.
+        // `this`, `../x` and `@index` are relative to a block; skip them.
+        Parameter::Path(HbPath::Relative((segs, raw)))
             if !segs.is_empty()
                 && segs.iter().all(|s| matches!(s, PathSeg::Named(_)))
-                && !raw.starts_with("this")
-            {
-                out.push(raw.clone());
-            }
+                && !raw.starts_with("this") =>
+        {
+            out.push(raw.clone());
         }
         Parameter::Subexpression(sub) => {
             for p in sub.params().into_iter().flatten() {
