@@ -41,7 +41,7 @@ impl Mailer {
                 Ok(Mailer::File(file::FileMailer::new(path.clone())))
             }
             (crate::config::OutboxConfig::Smtp, Some(cfg)) => {
-                Ok(Mailer::Smtp(smtp::SmtpMailer::new(cfg)?))
+                Ok(Mailer::Smtp(Box::new(smtp::SmtpMailer::new(cfg)?)))
             }
             (crate::config::OutboxConfig::Smtp, None) => Err(SendError::Permanent(
                 "[outbox] kind = \"smtp\" needs an [smtp] section".into(),
