@@ -79,7 +79,7 @@ pub enum Mailbox {
     /// A folder of `.eml` files or a Maildir (`cur/`, `new/`).
     Folder { path: PathBuf },
     /// A real mailbox over IMAP.
-    Imap(ImapConfig),
+    Imap(Box<ImapConfig>),
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,13 +1,27 @@
-//! The `mfa-desk` command: a thin shell over the library.
+//! The `mfa-desk` command: a thin shell over the library. Each subcommand's
+//! doc comment is its `--help` text.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use mfa_desk::classify::{Rules, classify};
-use mfa_desk::config::Config;
+use mfa_desk::config::{Config, Mailbox, OutboxConfig};
+use mfa_desk::reply::templates::{Guides, sample_context};
+use mfa_desk::send::{Mailer, file::FileMailer, outbox};
+use mfa_desk::source::folder::FolderSource;
+use mfa_desk::store::{QueueFilter, Store};
+use mfa_desk::ticket::{Status, parse_tag};
+use mfa_desk::verdict::Category;
+use mfa_desk::worker::{Desk, Outcome};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "mfa-desk", version, about = "The MFA help desk for support@ mail")]
+#[command(
+    name = "mfa-desk",
+    version,
+    about = "The MFA help desk for support@ mail"
+)]
 struct Cli {
     /// Config file.
     #[arg(long, global = true, default_value = "config/mfa-desk.toml")]
@@ -18,6 +32,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Read the mailbox, answer every new message, send what the outbox holds.
+    Run {
+        /// Process what is there now and exit (instead of watching the mailbox).
+        #[arg(long)]
+        once: bool,
+    },
     /// Classify mail files and print the verdict for each.
     Classify {
         /// One JSON object per line (the interface `shared/eval/score` reads).
@@ -28,50 +48,295 @@ enum Command {
         rules: Option<PathBuf>,
         files: Vec<PathBuf>,
     },
+    /// List tickets: open ones by default, most urgent and oldest first.
+    Queue {
+        /// awaiting_feedback, open, waiting or resolved.
+        #[arg(long)]
+        status: Option<Status>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        category: Option<Category>,
+    },
+    /// Show one ticket with its history, e.g. `mfa-desk show MFA-3`.
+    Show { ticket: String },
+    /// Check the config, the rules, every template, the store (and servers).
+    Check,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MFA_DESK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Classify { json, rules, files } => {
-            let rules = match rules {
-                Some(p) => {
-                    let text = std::fs::read_to_string(&p)
-                        .with_context(|| format!("cannot read rules file {}", p.display()))?;
-                    Rules::from_toml(&text, &p.display().to_string())?
+        Command::Classify { json, rules, files } => classify_files(&cli.config, json, rules, files),
+        Command::Run { once } => {
+            let config = Config::load(&cli.config)?;
+            let desk = open_desk(config)?;
+            if once {
+                run_once(desk)
+            } else {
+                match desk.config.mailbox {
+                    Mailbox::Folder { .. } => run_once(desk),
+                    Mailbox::Imap(_) => bail!("the IMAP service loop is not built yet"),
                 }
-                None => Config::load(&cli.config)?.rules,
-            };
-            for file in files {
-                let raw = std::fs::read(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                let inbound = mfa_desk::parse::parse(&raw);
-                let v = classify(&inbound, &rules);
-                if json {
+            }
+        }
+        Command::Queue {
+            status,
+            owner,
+            category,
+        } => {
+            let config = Config::load(&cli.config)?;
+            let store = Store::open(&config.store.path)?;
+            let tickets = store.queue(&QueueFilter {
+                status,
+                owner,
+                category,
+            })?;
+            if tickets.is_empty() {
+                println!("no tickets");
+            }
+            println!(
+                "{:<8} {:<17} {:<8} {:<18} {:<28} {:<12} subject",
+                "ticket", "status", "priority", "category", "requester", "owner"
+            );
+            for t in tickets {
+                println!(
+                    "{:<8} {:<17} {:<8} {:<18} {:<28} {:<12} {}",
+                    t.tag(),
+                    t.status,
+                    t.priority,
+                    t.category,
+                    t.requester,
+                    t.owner.as_deref().unwrap_or("-"),
+                    t.subject
+                );
+            }
+            let failed = store.failed_mail()?;
+            if !failed.is_empty() {
+                println!("\nmail that could not be delivered:");
+                for m in failed {
                     println!(
-                        "{}",
-                        serde_json::json!({
-                            "file": file.display().to_string(),
-                            "category": v.category,
-                            "action": v.action,
-                            "language": v.language,
-                            "confidence": v.confidence,
-                            "matched": v.matched,
-                        })
-                    );
-                } else {
-                    println!(
-                        "{:<40} {:<18} {:<21} {} {:.2} {}",
-                        file.display(),
-                        v.category,
-                        v.action,
-                        v.language,
-                        v.confidence,
-                        v.matched.join(", ")
+                        "  {} to {}: {}",
+                        m.ticket_id.map(mfa_desk::ticket::tag).unwrap_or_default(),
+                        m.rcpt_to.join(", "),
+                        m.last_error.unwrap_or_default()
                     );
                 }
             }
             Ok(())
         }
+        Command::Show { ticket } => {
+            let config = Config::load(&cli.config)?;
+            let store = Store::open(&config.store.path)?;
+            let Some(id) = parse_tag(&ticket) else {
+                bail!("`{ticket}` is not a ticket number; write it like MFA-12");
+            };
+            let Some(t) = store.ticket(id)? else {
+                bail!("there is no ticket {ticket}; `mfa-desk queue` lists them");
+            };
+            println!("{} {}", t.tag(), t.subject);
+            println!("  requester: {}", t.requester);
+            println!("  category:  {}", t.category);
+            println!("  status:    {}", t.status);
+            println!("  priority:  {}", t.priority);
+            println!("  owner:     {}", t.owner.as_deref().unwrap_or("-"));
+            println!("history:");
+            for e in store.events(id)? {
+                println!(
+                    "  {} {:<22} {:<28} {}",
+                    fmt_time(e.at),
+                    e.kind,
+                    e.actor,
+                    e.detail
+                );
+            }
+            println!("mail:");
+            for m in store.outbox_for(Some(id))? {
+                let state = if m.sent_at.is_some() {
+                    "sent".to_string()
+                } else if m.failed_at.is_some() {
+                    format!("FAILED: {}", m.last_error.unwrap_or_default())
+                } else {
+                    "waiting".to_string()
+                };
+                println!(
+                    "  {} {:<14} to {} ({state})",
+                    fmt_time(m.created_at),
+                    m.kind,
+                    m.rcpt_to.join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Check => {
+            let config = Config::load(&cli.config)?;
+            println!("config {}: ok", config.path.display());
+            println!("rules {}: ok", config.rules_path.display());
+            let guides = load_guides(&config)?;
+            println!(
+                "templates in {}: ok ({} templates)",
+                config.replies_dir.display(),
+                guides.names().len()
+            );
+            Store::open(&config.store.path)?;
+            println!("store {}: ok", config.store.path.display());
+            Ok(())
+        }
     }
+}
+
+fn load_guides(config: &Config) -> Result<Guides> {
+    let guides = Guides::load(&config.replies_dir)?;
+    if let Err(errors) = guides.check(&sample_context(&config.support, &config.mfa)) {
+        let list: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
+        bail!(
+            "{} template(s) in {} cannot be rendered:\n{}",
+            errors.len(),
+            config.replies_dir.display(),
+            list.join("\n")
+        );
+    }
+    Ok(guides)
+}
+
+/// Everything that can fail at start-up fails here, before any mail is touched.
+fn open_desk(config: Config) -> Result<Desk> {
+    let guides = load_guides(&config)?;
+    let store = Store::open(&config.store.path)?;
+    Ok(Desk::new(config, guides, store))
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn fmt_time(t: i64) -> String {
+    jiff::Timestamp::from_second(t)
+        .map(|ts| ts.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// Process the folder once, drain the outbox, print a summary.
+fn run_once(mut desk: Desk) -> Result<()> {
+    let Mailbox::Folder { path } = desk.config.mailbox.clone() else {
+        bail!("`run --once` against IMAP is not built yet");
+    };
+    let source = FolderSource::new(path.clone());
+    let files = source
+        .list()
+        .with_context(|| format!("cannot list the mail folder {}", path.display()))?;
+    let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut answered: BTreeMap<String, usize> = BTreeMap::new();
+    let mut processed = 0;
+    for file in files {
+        let fetched = match source.read(&file) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "skipping a file that cannot be read");
+                continue;
+            }
+        };
+        let p = desk.process(&fetched, now())?;
+        if p.outcome != Outcome::Duplicate {
+            processed += 1;
+        }
+        *outcomes.entry(p.outcome.as_str()).or_default() += 1;
+        if p.outcome == Outcome::Answered {
+            *answered.entry(p.category.to_string()).or_default() += 1;
+        }
+    }
+    let mailer = match &desk.config.outbox {
+        OutboxConfig::File { path } => Mailer::File(FileMailer::new(path.clone())),
+        OutboxConfig::Smtp => bail!("sending through SMTP is not built yet"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = rt.block_on(outbox::drain(&mut desk.store, &mailer, now, 2 * 24 * 3600))?;
+    println!("processed: {processed}");
+    for (cat, n) in &answered {
+        println!("  answered {cat}: {n}");
+    }
+    for key in [
+        "queued",
+        "follow_up",
+        "ignored",
+        "needs_person",
+        "duplicate",
+    ] {
+        println!("  {key}: {}", outcomes.get(key).copied().unwrap_or(0));
+    }
+    println!(
+        "outbox: {} sent, {} waiting to retry, {} failed",
+        report.sent, report.retrying, report.failed
+    );
+    Ok(())
+}
+
+fn classify_files(
+    config: &std::path::Path,
+    json: bool,
+    rules: Option<PathBuf>,
+    files: Vec<PathBuf>,
+) -> Result<()> {
+    let rules = match rules {
+        Some(p) => {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read rules file {}", p.display()))?;
+            Rules::from_toml(&text, &p.display().to_string())?
+        }
+        None => Config::load(config)?.rules,
+    };
+    for file in files {
+        let raw =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let inbound = mfa_desk::parse::parse(&raw);
+        let v = classify(&inbound, &rules);
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "file": file.display().to_string(),
+                    "category": v.category,
+                    "action": v.action,
+                    "language": v.language,
+                    "confidence": v.confidence,
+                    "matched": v.matched,
+                })
+            );
+        } else {
+            println!(
+                "{:<40} {:<18} {:<21} {} {:.2} {}",
+                file.display(),
+                v.category,
+                v.action,
+                v.language,
+                v.confidence,
+                v.matched.join(", ")
+            );
+        }
+    }
+    Ok(())
 }

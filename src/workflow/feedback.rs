@@ -1,10 +1,6 @@
 //! The answer to "did this solve it?": read from the employee's new text.
 
-// TODO(parse): use crate::parse::normalize once exported.
-fn normalize(s: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    s.nfkc().collect::<String>().to_lowercase()
-}
+use crate::parse::normalize;
 
 /// What the employee said about the guide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

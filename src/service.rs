@@ -1,0 +1,165 @@
+//! The long-running service (`mfa-desk run` against IMAP): watch the mailbox,
+//! hand each new mail to the [`Desk`], mark it handled on the server only
+//! after its transaction committed, and drain the outbox on a task of its own.
+//!
+//! Crash safety: a mail is flagged after its commit. A crash between the two
+//! leaves it unflagged; on restart it is fetched again, the store recognises
+//! its Message-ID, and it is only flagged — never answered twice.
+
+use crate::config::{Config, ImapConfig};
+use crate::send::{Mailer, outbox};
+use crate::source::imap::ImapSource;
+use crate::store::Store;
+use crate::worker::{Desk, DeskError, Outcome};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// How many mails one fetch brings: small, so a huge backlog never sits in memory.
+const BATCH: usize = 50;
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// Test hook: sleep this long between commit and flag, so a test can kill
+/// the process in exactly that window. Unset in production.
+fn pause_after_commit() -> Option<Duration> {
+    std::env::var("MFA_DESK_TEST_PAUSE_AFTER_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+}
+
+/// Run until `shutdown` turns true. Finishes the mail in hand first.
+pub async fn serve(
+    mut desk: Desk,
+    imap: ImapConfig,
+    mailer: Mailer,
+    outbox_store: Store,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), DeskError> {
+    let wake_sender = Arc::new(Notify::new());
+    let sender = tokio::spawn(send_loop(
+        outbox_store,
+        mailer,
+        wake_sender.clone(),
+        shutdown.clone(),
+        max_age(&desk.config),
+    ));
+    let outage_alert_secs = imap.outage_alert_secs;
+    let mut source = ImapSource::new(imap);
+    let pause = pause_after_commit();
+    let mut outage_alerted = false;
+    while !*shutdown.borrow() {
+        let batch = match source.fetch_unhandled(BATCH).await {
+            Ok(b) => {
+                outage_alerted = false;
+                b
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "mailbox not reachable");
+                if let Some(secs) = source.outage_secs()
+                    && secs >= outage_alert_secs
+                    && !outage_alerted
+                {
+                    outage_alerted = true;
+                    desk.alert_admins_mailbox_down(secs, &e.to_string(), now())?;
+                    wake_sender.notify_one();
+                }
+                // The source backs off by itself; wait a little or for shutdown.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+        };
+        let empty = batch.is_empty();
+        for fetched in batch {
+            match desk.process(&fetched, now()) {
+                Ok(p) => {
+                    if p.outcome != Outcome::Duplicate {
+                        wake_sender.notify_one();
+                    }
+                    if let Some(d) = pause {
+                        tokio::time::sleep(d).await;
+                    }
+                    if let Err(e) = source.mark_handled(&fetched.source_ref).await {
+                        // Harmless: next time it is fetched again and seen as a duplicate.
+                        tracing::warn!(error = %e, "cannot mark a handled mail on the server; will retry");
+                    }
+                }
+                Err(DeskError::Store(e)) => {
+                    // The store refused (disk full, locked): leave the mail on the
+                    // server untouched, nothing is lost; try again later.
+                    tracing::error!(error = %e, "cannot record a mail; it stays in the mailbox and will be retried");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, source = %fetched.source_ref, "cannot handle a mail; quarantined for a person");
+                    if let Err(q) = source.quarantine(&fetched.source_ref).await {
+                        tracing::error!(error = %q, "cannot quarantine the mail on the server");
+                    }
+                }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        if empty
+            && !*shutdown.borrow()
+            && let Err(e) = source.wait_for_new_mail(&mut shutdown).await
+        {
+            tracing::debug!(error = %e, "waiting for mail failed; reconnecting");
+        }
+    }
+    source.logout().await;
+    wake_sender.notify_one();
+    if let Err(e) = sender.await {
+        tracing::error!(error = %e, "the sender task ended abnormally");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn max_age(config: &Config) -> i64 {
+    config
+        .smtp
+        .as_ref()
+        .map(|s| s.max_age_secs as i64)
+        .unwrap_or(2 * 24 * 3600)
+}
+
+/// Drain the outbox whenever woken, and at least every few seconds for retries.
+async fn send_loop(
+    mut store: Store,
+    mailer: Mailer,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+    max_age_secs: i64,
+) {
+    loop {
+        match outbox::drain(&mut store, &mailer, now, max_age_secs).await {
+            Ok(r) if r.sent + r.retrying + r.failed > 0 => {
+                tracing::debug!(
+                    sent = r.sent,
+                    retrying = r.retrying,
+                    failed = r.failed,
+                    "outbox drained"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the outbox; will retry"),
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
