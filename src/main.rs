@@ -4,9 +4,10 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use mfa_desk::classify::{Rules, classify};
-use mfa_desk::config::{Config, Mailbox, OutboxConfig};
+use mfa_desk::config::{Config, Mailbox};
 use mfa_desk::reply::templates::{Guides, sample_context};
-use mfa_desk::send::{Mailer, file::FileMailer, outbox};
+use mfa_desk::send::{Mailer, outbox};
+use mfa_desk::service::{self, Mode};
 use mfa_desk::source::folder::FolderSource;
 use mfa_desk::store::{QueueFilter, Store};
 use mfa_desk::ticket::{Status, parse_tag};
@@ -37,6 +38,10 @@ enum Command {
         /// Process what is there now and exit (instead of watching the mailbox).
         #[arg(long)]
         once: bool,
+        /// First start on a mailbox that already holds mail: record that mail
+        /// as history, without answering it, mark it handled, and exit.
+        #[arg(long)]
+        backfill: bool,
     },
     /// Classify mail files and print the verdict for each.
     Classify {
@@ -89,15 +94,20 @@ fn init_logging() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Classify { json, rules, files } => classify_files(&cli.config, json, rules, files),
-        Command::Run { once } => {
+        Command::Run { once, backfill } => {
             let config = Config::load(&cli.config)?;
             let desk = open_desk(config)?;
-            if once {
-                run_once(desk)
-            } else {
-                match desk.config.mailbox {
-                    Mailbox::Folder { .. } => run_once(desk),
-                    Mailbox::Imap(_) => bail!("the IMAP service loop is not built yet"),
+            match desk.config.mailbox.clone() {
+                Mailbox::Folder { .. } => run_once(desk),
+                Mailbox::Imap(imap) => {
+                    let mode = if backfill {
+                        Mode::Backfill
+                    } else if once {
+                        Mode::Once
+                    } else {
+                        Mode::Serve
+                    };
+                    run_service(desk, *imap, mode)
                 }
             }
         }
@@ -201,9 +211,51 @@ fn run(cli: Cli) -> Result<()> {
             );
             Store::open(&config.store.path)?;
             println!("store {}: ok", config.store.path.display());
-            Ok(())
+            check_servers(&config)
         }
     }
+}
+
+/// Connect to the mailbox and the SMTP server and say in plain words what
+/// works and what does not.
+fn check_servers(config: &Config) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut failed = false;
+    rt.block_on(async {
+        if let Mailbox::Imap(imap) = &config.mailbox {
+            let mut source = mfa_desk::source::imap::ImapSource::new((**imap).clone());
+            match source.check().await {
+                Ok(msg) => println!("mailbox: ok ({msg})"),
+                Err(e) => {
+                    failed = true;
+                    println!("mailbox: FAILED: {e}");
+                }
+            }
+            source.logout().await;
+        }
+        if let Some(smtp) = &config.smtp {
+            match mfa_desk::send::smtp::SmtpMailer::new(smtp) {
+                Ok(m) => match m.check().await {
+                    Ok(msg) => println!("smtp: ok ({msg})"),
+                    Err(e) => {
+                        failed = true;
+                        println!("smtp: FAILED: {e}");
+                    }
+                },
+                Err(e) => {
+                    failed = true;
+                    println!("smtp: FAILED: {e}");
+                }
+            }
+        }
+    });
+    if failed {
+        bail!("some checks failed; see above");
+    }
+    Ok(())
 }
 
 fn load_guides(config: &Config) -> Result<Guides> {
@@ -237,6 +289,51 @@ fn fmt_time(t: i64) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
+/// The IMAP service: until SIGTERM/SIGINT (or until the mailbox is empty in
+/// `--once`/`--backfill`).
+fn run_service(desk: Desk, imap: mfa_desk::config::ImapConfig, mode: Mode) -> Result<()> {
+    let mailer = Mailer::from_config(&desk.config.outbox, desk.config.smtp.as_ref())?;
+    let outbox_store = Store::open(&desk.config.store.path)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stop requested; finishing the mail in hand");
+            stop.send_replace(true);
+        });
+        tracing::info!(host = %imap.host, folder = %imap.folder, "watching the mailbox");
+        service::serve(desk, imap, mailer, outbox_store, stopped, mode).await
+    })?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Process the folder once, drain the outbox, print a summary.
 fn run_once(mut desk: Desk) -> Result<()> {
     let Mailbox::Folder { path } = desk.config.mailbox.clone() else {
@@ -266,10 +363,7 @@ fn run_once(mut desk: Desk) -> Result<()> {
             *answered.entry(p.category.to_string()).or_default() += 1;
         }
     }
-    let mailer = match &desk.config.outbox {
-        OutboxConfig::File { path } => Mailer::File(FileMailer::new(path.clone())),
-        OutboxConfig::Smtp => bail!("sending through SMTP is not built yet"),
-    };
+    let mailer = Mailer::from_config(&desk.config.outbox, desk.config.smtp.as_ref())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

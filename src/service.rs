@@ -31,26 +31,56 @@ fn pause_after_commit() -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
-/// Run until `shutdown` turns true. Finishes the mail in hand first.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Desk(#[from] DeskError),
+    #[error(
+        "the mailbox already holds {0} message(s) and mfa-desk has never run on it; \
+         it will not answer old mail by surprise. Run `mfa-desk run --backfill` once to \
+         import them as history without replies, then start `mfa-desk run`"
+    )]
+    OldMail(usize),
+    #[error("cannot read the mailbox: {0}")]
+    Source(#[from] crate::source::SourceError),
+}
+
+/// How the service treats the mail it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Watch the mailbox until told to stop.
+    Serve,
+    /// Handle what is there now, send the replies, and return.
+    Once,
+    /// Record everything there now as history (no replies), mark it handled, return.
+    Backfill,
+}
+
+/// Run until `shutdown` turns true (or, in `Once`/`Backfill`, until the
+/// mailbox is empty). Finishes the mail in hand first.
 pub async fn serve(
     mut desk: Desk,
     imap: ImapConfig,
     mailer: Mailer,
     outbox_store: Store,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(), DeskError> {
+    mode: Mode,
+) -> Result<(), ServiceError> {
     let wake_sender = Arc::new(Notify::new());
+    // The sender stops after the worker: it sends what the last mail queued.
+    let (stop_sender, sender_stop) = watch::channel(false);
     let sender = tokio::spawn(send_loop(
         outbox_store,
         mailer,
         wake_sender.clone(),
-        shutdown.clone(),
+        sender_stop,
         max_age(&desk.config),
     ));
     let outage_alert_secs = imap.outage_alert_secs;
     let mut source = ImapSource::new(imap);
     let pause = pause_after_commit();
     let mut outage_alerted = false;
+    let mut first = desk.is_new().map_err(DeskError::from)?;
     while !*shutdown.borrow() {
         let batch = match source.fetch_unhandled(BATCH).await {
             Ok(b) => {
@@ -76,6 +106,24 @@ pub async fn serve(
             }
         };
         let empty = batch.is_empty();
+        if std::mem::take(&mut first) {
+            if !empty && mode != Mode::Backfill {
+                source.logout().await;
+                return Err(ServiceError::OldMail(batch.len()));
+            }
+            desk.mark_started(now()).map_err(DeskError::from)?;
+        }
+        if mode == Mode::Backfill {
+            for fetched in &batch {
+                desk.import_history(fetched, now())?;
+                source.mark_handled(&fetched.source_ref).await?;
+            }
+            tracing::info!(imported = batch.len(), "old mail recorded as history");
+            if empty {
+                break;
+            }
+            continue;
+        }
         for fetched in batch {
             match desk.process(&fetched, now()) {
                 Ok(p) => {
@@ -108,6 +156,9 @@ pub async fn serve(
                 break;
             }
         }
+        if empty && mode == Mode::Once {
+            break;
+        }
         if empty
             && !*shutdown.borrow()
             && let Err(e) = source.wait_for_new_mail(&mut shutdown).await
@@ -116,7 +167,7 @@ pub async fn serve(
         }
     }
     source.logout().await;
-    wake_sender.notify_one();
+    stop_sender.send_replace(true);
     if let Err(e) = sender.await {
         tracing::error!(error = %e, "the sender task ended abnormally");
     }

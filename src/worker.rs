@@ -241,6 +241,32 @@ impl Desk {
         Ok((ticket_id, outcome))
     }
 
+    /// Record a mail as history without answering it (`run --backfill`):
+    /// the mail that was in the mailbox before mfa-desk was switched on.
+    pub fn import_history(&mut self, fetched: &Fetched, now: i64) -> Result<bool, DeskError> {
+        let inbound = parse(&fetched.raw);
+        let verdict = classify(&inbound, &self.config.rules);
+        let key = inbound.dedup_key();
+        let tx = self.store.begin()?;
+        let new = tx.insert_message(&record(&key, fetched, &inbound, &verdict, None, now))?;
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// Whether mfa-desk has never watched this mailbox (first start).
+    pub fn is_new(&self) -> Result<bool, StoreError> {
+        Ok(self.store.meta("mailbox_started")?.is_none() && self.store.count("messages")? == 0)
+    }
+
+    /// Remember that the mailbox is watched from now on: mail that arrives
+    /// later is new mail, to be answered.
+    pub fn mark_started(&self, now: i64) -> Result<(), StoreError> {
+        if self.store.meta("mailbox_started")?.is_none() {
+            self.store.set_meta("mailbox_started", &now.to_string())?;
+        }
+        Ok(())
+    }
+
     /// Tell the admins the mailbox has been unreachable (mfa-desk cannot see
     /// new mail, so employees get no answer until it is fixed).
     pub fn alert_admins_mailbox_down(

@@ -352,6 +352,22 @@ impl Store {
         tx.commit()
     }
 
+    /// A fact about the installation, e.g. `mailbox_started`.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
     /// Counts for the run summary and tests.
     pub fn count(&self, table: &str) -> Result<i64> {
         let table = match table {

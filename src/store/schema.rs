@@ -75,4 +75,11 @@ pub const MIGRATIONS: &[&str] = &[
         audience   TEXT NOT NULL
     );
     "#,
+    // 2: small facts about the installation (first start, last digest, …).
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
 ];
