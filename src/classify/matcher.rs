@@ -1,0 +1,219 @@
+//! Finding the rules' terms in one piece of normalised text (a subject or a
+//! body), with negation.
+//!
+//! English: the text is tokenised, each word is mapped to a rule word id by
+//! its stem (or, for long words, by one typo of edit distance), then terms
+//! are matched on ids starting from a per-word index. Japanese: one pass over
+//! the compact text looks up every char bigram in the atom index and checks
+//! the atoms starting there. Both paths touch only terms that can match.
+
+use super::rules::{NOT_WORD, Rules, TermKind, bigram_key};
+use super::text::{Token, compact, ends_sentence, letter_mask, stem, tokenize};
+
+/// One occurrence of a term.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hit {
+    pub term: u32,
+    /// A negation cue governs it ("not lost", "紛失ではありません").
+    pub negated: bool,
+}
+
+/// Append every term occurrence in `norm` (already normalised) to `out`.
+pub(crate) fn find(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
+    if norm.is_empty() {
+        return;
+    }
+    find_en(rules, norm, out);
+    if !norm.is_ascii() && !rules.ja_atoms.is_empty() {
+        find_ja(rules, norm, out);
+    }
+}
+
+/// The rule word a text word stands for: same stem, or (for long words) a
+/// stem one edit away — "authenticater" is "authenticator", "recieved" is
+/// "received". Short words must match exactly: "lock"/"look" are different.
+fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
+    let s = stem(raw);
+    if let Some(id) = rules.vocab.get(s.as_ref()) {
+        return Some(*id);
+    }
+    let min = rules.settings.fuzzy_min_len;
+    if min == 0 || raw.len() < min || s.len() < 6 || !s.is_ascii() {
+        return None;
+    }
+    // Two edits only for long words, where two typos still leave the word unmistakable.
+    let max_edits = if s.len() >= 12 { 2 } else { 1 };
+    let mask = letter_mask(&s);
+    let mut best: Option<(usize, u32)> = None;
+    for fw in &rules.fuzzy {
+        if fw.stem.len().abs_diff(s.len()) > max_edits
+            || (fw.mask ^ mask).count_ones() as usize > 2 * max_edits
+        {
+            continue;
+        }
+        let d = strsim::damerau_levenshtein(&s, &fw.stem);
+        if d <= max_edits && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, fw.id));
+        }
+    }
+    best.map(|(_, id)| id)
+}
+
+fn is_negator(rules: &Rules, raw: &str) -> bool {
+    rules.en_negators.iter().any(|n| n == raw)
+}
+
+fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
+    let toks = tokenize(norm);
+    if toks.is_empty() {
+        return;
+    }
+    let ids: Vec<Option<u32>> = toks.iter().map(|t| word_id(rules, t.raw)).collect();
+    let empty: &[u32] = &[];
+    for (i, (id, tok)) in ids.iter().zip(&toks).enumerate() {
+        let by_word = id.map_or(empty, |id| rules.en_first[id as usize].as_slice());
+        let by_not = if is_not(rules, tok.raw) {
+            rules.not_first.as_slice()
+        } else {
+            empty
+        };
+        for &tid in by_word.iter().chain(by_not) {
+            let TermKind::En(segs) = &rules.terms[tid as usize].kind else {
+                continue;
+            };
+            if let Some(gap_negated) = match_en(rules, segs, &ids, &toks, i) {
+                let negated = gap_negated || negated_before(rules, &toks, i);
+                out.push(Hit { term: tid, negated });
+            }
+        }
+    }
+}
+
+fn is_not(rules: &Rules, raw: &str) -> bool {
+    rules.en_not.iter().any(|n| n == raw)
+}
+
+fn seq_at(
+    rules: &Rules,
+    seg: &[u32],
+    ids: &[Option<u32>],
+    toks: &[Token<'_>],
+    at: usize,
+    clause: u32,
+) -> bool {
+    seg.iter().enumerate().all(|(k, w)| {
+        let Some(tok) = toks.get(at + k) else {
+            return false;
+        };
+        tok.clause == clause
+            && if *w == NOT_WORD {
+                is_not(rules, tok.raw)
+            } else {
+                ids[at + k] == Some(*w)
+            }
+    })
+}
+
+/// Match a term at token `i`; `Some(negated_in_gap)` when it matches.
+fn match_en(
+    rules: &Rules,
+    segs: &[Vec<u32>],
+    ids: &[Option<u32>],
+    toks: &[Token<'_>],
+    i: usize,
+) -> Option<bool> {
+    let clause = toks[i].clause;
+    let first = segs.first()?;
+    if !seq_at(rules, first, ids, toks, i, clause) {
+        return None;
+    }
+    let mut pos = i + first.len();
+    let mut gap_negated = false;
+    for seg in &segs[1..] {
+        let last = (pos + rules.settings.en_gap).min(toks.len().saturating_sub(1));
+        let start = (pos..=last)
+            .take_while(|s| toks[*s].clause == clause)
+            .find(|s| seq_at(rules, seg, ids, toks, *s, clause))?;
+        // "my phone is not lost": a cue inside the gap negates the phrase.
+        gap_negated |= toks[pos..start].iter().any(|t| is_negator(rules, t.raw));
+        pos = start + seg.len();
+    }
+    Some(gap_negated)
+}
+
+/// A negation cue within the window before the term, in the same clause.
+fn negated_before(rules: &Rules, toks: &[Token<'_>], i: usize) -> bool {
+    let clause = toks[i].clause;
+    toks[i.saturating_sub(rules.settings.en_window)..i]
+        .iter()
+        .any(|t| t.clause == clause && is_negator(rules, t.raw))
+}
+
+fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
+    let chars = compact(norm);
+    if chars.len() < 2 {
+        return;
+    }
+    // (atom, start, end) in char positions, in text order.
+    let mut occ: Vec<(u32, usize, usize)> = Vec::new();
+    for i in 0..chars.len() - 1 {
+        let Some(list) = rules.ja_bigram.get(&bigram_key(chars[i], chars[i + 1])) else {
+            continue;
+        };
+        for &a in list {
+            let atom = &rules.ja_atoms[a as usize];
+            if chars[i..].starts_with(atom) {
+                occ.push((a, i, i + atom.len()));
+            }
+        }
+    }
+    for &(atom, _, end) in &occ {
+        for &tid in &rules.ja_first[atom as usize] {
+            let TermKind::Ja(atoms) = &rules.terms[tid as usize].kind else {
+                continue;
+            };
+            if let Some(end) = chain_ja(rules, atoms, &occ, &chars, end) {
+                let negated = negated_after(rules, &chars, end);
+                out.push(Hit { term: tid, negated });
+            }
+        }
+    }
+}
+
+/// Follow a `..`-joined Japanese term from the end of its first atom; the end
+/// of the last atom when every later atom follows within the gap, in the
+/// same sentence.
+fn chain_ja(
+    rules: &Rules,
+    atoms: &[u32],
+    occ: &[(u32, usize, usize)],
+    chars: &[char],
+    mut end: usize,
+) -> Option<usize> {
+    for &next in &atoms[1..] {
+        let limit = end + rules.settings.ja_gap;
+        let &(_, _, e) = occ
+            .iter()
+            .filter(|(a, s, _)| *a == next && *s >= end && *s <= limit)
+            .find(|(_, s, _)| !chars[end..*s].iter().any(|c| ends_sentence(*c)))?;
+        end = e;
+    }
+    Some(end)
+}
+
+/// A cue right after the term ("紛失ではありません", "変えていません").
+fn negated_after(rules: &Rules, chars: &[char], end: usize) -> bool {
+    for pos in end..=(end + rules.settings.ja_window).min(chars.len()) {
+        if pos < chars.len() && ends_sentence(chars[pos]) {
+            return false;
+        }
+        if rules
+            .ja_negators
+            .iter()
+            .any(|cue| chars[pos..].starts_with(cue))
+        {
+            return true;
+        }
+    }
+    false
+}

@@ -1,0 +1,608 @@
+//! The rules file (`config/rules.toml`): its TOML model, the checks run at
+//! load (every error names the file, the line and the rule), and the compiled
+//! form the matcher uses — stems, word ids, Japanese atoms and first-bigram
+//! indexes are built here once so classifying a mail is cheap.
+//!
+//! The format is documented at the top of `config/rules.toml`.
+
+use super::text::{compact, letter_mask, normalize, stem};
+use crate::config::ConfigError;
+use crate::verdict::Category;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use toml::Spanned;
+
+/// A small multiplicative/FNV hasher: the keys are short words and char
+/// pairs from our own rules file, so DoS-resistant SipHash buys nothing and
+/// costs most of the lookup time.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0 ^ 0xcbf2_9ce4_8422_2325;
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+// ---------------------------------------------------------------- raw TOML
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    #[serde(default)]
+    settings: RawSettings,
+    #[serde(default)]
+    negation: RawNegation,
+    #[serde(default)]
+    auto: RawAuto,
+    #[serde(default)]
+    categories: BTreeMap<Spanned<String>, RawCategory>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    subject_weight: Option<Spanned<f64>>,
+    threshold: Option<Spanned<f64>>,
+    margin: Option<Spanned<f64>>,
+    en_gap: Option<Spanned<i64>>,
+    ja_gap: Option<Spanned<i64>>,
+    fuzzy_min_len: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNegation {
+    #[serde(default)]
+    en_before: Vec<Spanned<String>>,
+    en_window: Option<Spanned<i64>>,
+    #[serde(default)]
+    ja_after: Vec<Spanned<String>>,
+    ja_window: Option<Spanned<i64>>,
+    #[serde(default)]
+    en_not: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAuto {
+    #[serde(default)]
+    sender_locals: Vec<Spanned<String>>,
+    #[serde(default)]
+    subject_prefixes: Vec<Spanned<String>>,
+    #[serde(default)]
+    body_openings: Vec<Spanned<String>>,
+    body_window: Option<Spanned<i64>>,
+    body_max_len: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCategory {
+    threshold: Option<Spanned<f64>>,
+    #[serde(default)]
+    outranks: Vec<Spanned<String>>,
+    #[serde(default)]
+    related: Vec<Spanned<String>>,
+    #[serde(default)]
+    terms: Vec<RawTerms>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTerms {
+    weight: Spanned<f64>,
+    #[serde(default)]
+    en: Vec<Spanned<String>>,
+    #[serde(default)]
+    ja: Vec<Spanned<String>>,
+}
+
+// ---------------------------------------------------------------- compiled
+
+/// Tunables from `[settings]` and `[negation]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub subject_weight: f32,
+    pub margin: f32,
+    pub en_gap: usize,
+    pub ja_gap: usize,
+    pub fuzzy_min_len: usize,
+    pub en_window: usize,
+    pub ja_window: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            subject_weight: 1.5,
+            margin: 1.0,
+            en_gap: 3,
+            ja_gap: 12,
+            fuzzy_min_len: 7,
+            en_window: 3,
+            ja_window: 4,
+        }
+    }
+}
+
+/// `[auto]`: the tunable parts of auto-generated detection (the header rules
+/// are fixed by RFC 3834 and live in `auto.rs`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AutoRules {
+    pub sender_locals: Vec<String>,
+    pub subject_prefixes: Vec<String>,
+    pub body_openings: Vec<String>,
+    pub body_window: usize,
+    pub body_max_len: usize,
+}
+
+/// Per-category decision data.
+#[derive(Debug, Clone)]
+pub(crate) struct CategoryRules {
+    pub category: Category,
+    pub threshold: f32,
+    pub outranks: Vec<Category>,
+    pub related: Vec<Category>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum TermKind {
+    /// Segments of consecutive word ids; segments are joined by `..` gaps.
+    En(Vec<Vec<u32>>),
+    /// Japanese atoms (substrings) joined by `..` gaps.
+    Ja(Vec<u32>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Term {
+    /// Index into `Rules::categories`.
+    pub cat: usize,
+    pub weight: f32,
+    /// The term as written in the file, for `Verdict::matched`.
+    pub label: String,
+    pub kind: TermKind,
+}
+
+/// A stem long enough to be matched with one typo.
+#[derive(Debug, Clone)]
+pub(crate) struct FuzzyWord {
+    pub id: u32,
+    pub stem: String,
+    pub mask: u32,
+}
+
+/// The classification rules, read from `config/rules.toml` and compiled.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub(crate) origin: String,
+    pub(crate) settings: Settings,
+    pub(crate) auto: AutoRules,
+    pub(crate) categories: Vec<CategoryRules>,
+    pub(crate) terms: Vec<Term>,
+    /// English stem -> word id.
+    pub(crate) vocab: FastMap<String, u32>,
+    pub(crate) fuzzy: Vec<FuzzyWord>,
+    /// Word id -> English terms whose first word it is.
+    pub(crate) en_first: Vec<Vec<u32>>,
+    /// Japanese atoms (compact normalised substrings).
+    pub(crate) ja_atoms: Vec<Vec<char>>,
+    /// First two chars of an atom -> atoms starting with them.
+    pub(crate) ja_bigram: FastMap<u64, Vec<u32>>,
+    /// Atom id -> Japanese terms whose first segment it is.
+    pub(crate) ja_first: Vec<Vec<u32>>,
+    /// English negation cues (normalised words).
+    pub(crate) en_negators: Vec<String>,
+    /// The words `{not}` in an English term stands for.
+    pub(crate) en_not: Vec<String>,
+    /// English terms whose first word is `{not}`.
+    pub(crate) not_first: Vec<u32>,
+    /// Japanese negation cues (compact normalised).
+    pub(crate) ja_negators: Vec<Vec<char>>,
+}
+
+/// The word id `{not}` compiles to.
+pub(crate) const NOT_WORD: u32 = u32::MAX;
+
+pub(crate) fn bigram_key(a: char, b: char) -> u64 {
+    (u64::from(u32::from(a)) << 32) | u64::from(u32::from(b))
+}
+
+/// Collects the first error with the line it happened on.
+struct Checker<'a> {
+    origin: &'a str,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn err(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> ConfigError {
+        let start = span.start.min(self.text.len());
+        let line = self.text[..start].matches('\n').count() + 1;
+        ConfigError::Invalid {
+            path: self.origin.to_string(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    fn positive(
+        &self,
+        v: &Option<Spanned<f64>>,
+        what: &str,
+        default: f32,
+    ) -> Result<f32, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(s) if s.get_ref().is_finite() && *s.get_ref() > 0.0 && *s.get_ref() <= 100.0 => {
+                Ok(*s.get_ref() as f32)
+            }
+            Some(s) => Err(self.err(
+                s.span(),
+                format!(
+                    "{what} must be a number above 0 and at most 100, not {}",
+                    s.get_ref()
+                ),
+            )),
+        }
+    }
+
+    fn count(
+        &self,
+        v: &Option<Spanned<i64>>,
+        what: &str,
+        default: usize,
+        max: i64,
+    ) -> Result<usize, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(s) if (0..=max).contains(s.get_ref()) => Ok(*s.get_ref() as usize),
+            Some(s) => Err(self.err(
+                s.span(),
+                format!(
+                    "{what} must be a whole number from 0 to {max}, not {}",
+                    s.get_ref()
+                ),
+            )),
+        }
+    }
+
+    fn category(&self, name: &Spanned<String>, context: &str) -> Result<Category, ConfigError> {
+        name.get_ref()
+            .parse::<Category>()
+            .map_err(|e| self.err(name.span(), format!("{context}: {e}")))
+    }
+
+    fn words(&self, list: &[Spanned<String>], what: &str) -> Result<Vec<String>, ConfigError> {
+        list.iter()
+            .map(|s| {
+                let n = normalize(s.get_ref().trim());
+                if n.is_empty() {
+                    Err(self.err(s.span(), format!("{what}: an entry is empty")))
+                } else {
+                    Ok(n)
+                }
+            })
+            .collect()
+    }
+}
+
+impl Rules {
+    /// Parse rules from TOML text. `origin` names the file in error messages.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Rules, ConfigError> {
+        let raw: RawRules = toml::from_str(text).map_err(|e| ConfigError::toml(origin, text, e))?;
+        let ck = Checker { origin, text };
+        let d = Settings::default();
+        let s = &raw.settings;
+        let settings = Settings {
+            subject_weight: ck.positive(
+                &s.subject_weight,
+                "[settings] subject_weight",
+                d.subject_weight,
+            )?,
+            margin: match &s.margin {
+                Some(m) if *m.get_ref() == 0.0 => 0.0,
+                m => ck.positive(m, "[settings] margin", d.margin)?,
+            },
+            en_gap: ck.count(&s.en_gap, "[settings] en_gap", d.en_gap, 10)?,
+            ja_gap: ck.count(&s.ja_gap, "[settings] ja_gap", d.ja_gap, 40)?,
+            fuzzy_min_len: ck.count(
+                &s.fuzzy_min_len,
+                "[settings] fuzzy_min_len",
+                d.fuzzy_min_len,
+                100,
+            )?,
+            en_window: ck.count(
+                &raw.negation.en_window,
+                "[negation] en_window",
+                d.en_window,
+                10,
+            )?,
+            ja_window: ck.count(
+                &raw.negation.ja_window,
+                "[negation] ja_window",
+                d.ja_window,
+                20,
+            )?,
+        };
+        let default_threshold = ck.positive(&s.threshold, "[settings] threshold", 2.0)?;
+
+        let a = &raw.auto;
+        let auto = AutoRules {
+            sender_locals: ck.words(&a.sender_locals, "[auto] sender_locals")?,
+            subject_prefixes: ck.words(&a.subject_prefixes, "[auto] subject_prefixes")?,
+            body_openings: ck.words(&a.body_openings, "[auto] body_openings")?,
+            body_window: ck.count(&a.body_window, "[auto] body_window", 200, 10_000)?,
+            body_max_len: ck.count(&a.body_max_len, "[auto] body_max_len", 1200, 100_000)?,
+        };
+
+        let mut rules = Rules {
+            origin: origin.to_string(),
+            settings,
+            auto,
+            en_negators: ck.words(&raw.negation.en_before, "[negation] en_before")?,
+            en_not: ck.words(&raw.negation.en_not, "[negation] en_not")?,
+            ja_negators: ck
+                .words(&raw.negation.ja_after, "[negation] ja_after")?
+                .iter()
+                .map(|w| compact(w))
+                .collect(),
+            ..Rules::default()
+        };
+
+        for (name, cat) in &raw.categories {
+            let category = ck.category(name, "[categories] has a table for an unknown category")?;
+            if category == Category::AutoGenerated {
+                return Err(ck.err(
+                    name.span(),
+                    "[categories.auto_generated]: auto-generated mail is detected by the [auto] section, not by terms",
+                ));
+            }
+            let label = format!("[categories.{}]", name.get_ref());
+            let idx = rules.categories.len();
+            let mut outranks = Vec::new();
+            for o in &cat.outranks {
+                if o.get_ref() == "*" {
+                    outranks.extend(Category::ALL.iter().copied().filter(|c| *c != category));
+                } else {
+                    outranks.push(ck.category(o, &format!("{label} outranks"))?);
+                }
+            }
+            let related = cat
+                .related
+                .iter()
+                .map(|r| ck.category(r, &format!("{label} related")))
+                .collect::<Result<Vec<_>, _>>()?;
+            rules.categories.push(CategoryRules {
+                category,
+                threshold: ck.positive(
+                    &cat.threshold,
+                    &format!("{label} threshold"),
+                    default_threshold,
+                )?,
+                outranks,
+                related,
+            });
+            for group in &cat.terms {
+                let w = *group.weight.get_ref();
+                if !w.is_finite() || w == 0.0 || w.abs() > 100.0 {
+                    return Err(ck.err(
+                        group.weight.span(),
+                        format!("{label} terms: weight must be a non-zero number from -100 to 100, not {w}"),
+                    ));
+                }
+                if group.en.is_empty() && group.ja.is_empty() {
+                    return Err(ck.err(
+                        group.weight.span(),
+                        format!("{label} terms: a [[terms]] group with weight {w} lists no `en` or `ja` terms"),
+                    ));
+                }
+                for t in group.en.iter().chain(&group.ja) {
+                    rules.add_term(&ck, idx, w as f32, t, &label)?;
+                }
+            }
+        }
+        Ok(rules)
+    }
+
+    fn add_term(
+        &mut self,
+        ck: &Checker<'_>,
+        cat: usize,
+        weight: f32,
+        term: &Spanned<String>,
+        label: &str,
+    ) -> Result<(), ConfigError> {
+        let written = term.get_ref().trim();
+        let norm = normalize(written);
+        let parts: Vec<&str> = norm.split("..").map(str::trim).collect();
+        if norm.trim().is_empty() || parts.iter().any(|p| p.is_empty()) {
+            return Err(ck.err(
+                term.span(),
+                format!("{label} term `{written}` is empty or has an empty side of `..`"),
+            ));
+        }
+        // A term with any non-ASCII character is Japanese: matched as a
+        // substring of the compact text. Otherwise it is English words.
+        let kind = if norm.is_ascii() {
+            let mut segs = Vec::new();
+            for p in &parts {
+                let mut seg = Vec::new();
+                for chunk in p.split_whitespace() {
+                    if chunk == "{not}" {
+                        if self.en_not.is_empty() {
+                            return Err(ck.err(
+                                term.span(),
+                                format!("{label} term `{written}` uses {{not}} but [negation] en_not lists no words"),
+                            ));
+                        }
+                        seg.push(NOT_WORD);
+                        continue;
+                    }
+                    for w in chunk
+                        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
+                        .filter(|w| !w.is_empty())
+                    {
+                        seg.push(self.word_id(w));
+                    }
+                }
+                if seg.is_empty() {
+                    return Err(ck.err(
+                        term.span(),
+                        format!("{label} term `{written}` has no words"),
+                    ));
+                }
+                segs.push(seg);
+            }
+            TermKind::En(segs)
+        } else {
+            let mut atoms = Vec::new();
+            for p in &parts {
+                let chars = compact(p);
+                if chars.len() < 2 {
+                    return Err(ck.err(
+                        term.span(),
+                        format!(
+                            "{label} term `{written}`: a Japanese term (or each side of `..`) needs at least two characters"
+                        ),
+                    ));
+                }
+                atoms.push(self.atom_id(chars));
+            }
+            TermKind::Ja(atoms)
+        };
+        let id = self.terms.len() as u32;
+        match &kind {
+            TermKind::En(segs) if segs[0][0] == NOT_WORD => self.not_first.push(id),
+            TermKind::En(segs) => self.en_first[segs[0][0] as usize].push(id),
+            TermKind::Ja(atoms) => self.ja_first[atoms[0] as usize].push(id),
+        }
+        self.terms.push(Term {
+            cat,
+            weight,
+            label: written.to_string(),
+            kind,
+        });
+        Ok(())
+    }
+
+    fn word_id(&mut self, word: &str) -> u32 {
+        let s = stem(word).into_owned();
+        if let Some(id) = self.vocab.get(&s) {
+            return *id;
+        }
+        let id = self.en_first.len() as u32;
+        self.en_first.push(Vec::new());
+        if s.len() >= 6 {
+            self.fuzzy.push(FuzzyWord {
+                id,
+                mask: letter_mask(&s),
+                stem: s.clone(),
+            });
+        }
+        self.vocab.insert(s, id);
+        id
+    }
+
+    fn atom_id(&mut self, chars: Vec<char>) -> u32 {
+        if let Some(i) = self.ja_atoms.iter().position(|a| *a == chars) {
+            return i as u32;
+        }
+        let id = self.ja_atoms.len() as u32;
+        self.ja_bigram
+            .entry(bigram_key(chars[0], chars[1]))
+            .or_default()
+            .push(id);
+        self.ja_atoms.push(chars);
+        self.ja_first.push(Vec::new());
+        id
+    }
+
+    /// The file the rules were read from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// How many terms were compiled (all categories, both languages).
+    pub fn term_count(&self) -> usize {
+        self.terms.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match Rules::from_toml(text, "rules.toml") {
+            Ok(_) => panic!("expected an error for:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn unknown_category_names_file_and_line() {
+        let e = err("[settings]\nmargin = 1.0\n\n[categories.lost_phone]\nthreshold = 2.0\n");
+        assert!(e.starts_with("rules.toml, line 4:"), "{e}");
+        assert!(e.contains("lost_phone"), "{e}");
+    }
+
+    #[test]
+    fn empty_term_is_rejected_with_its_line() {
+        let e = err(
+            "[categories.phone_lost]\n[[categories.phone_lost.terms]]\nweight = 2\nen = [\"lost my phone\",\n  \"  \"]\n",
+        );
+        assert!(e.starts_with("rules.toml, line 5:"), "{e}");
+        assert!(e.contains("phone_lost"), "{e}");
+    }
+
+    #[test]
+    fn bad_weight_is_rejected() {
+        let e = err(
+            "[categories.setup_help]\n[[categories.setup_help.terms]]\nweight = 0\nen = [\"qr code\"]\n",
+        );
+        assert!(e.starts_with("rules.toml, line 3:"), "{e}");
+        assert!(e.contains("weight"), "{e}");
+        let e = err(
+            "[categories.setup_help]\n[[categories.setup_help.terms]]\nweight = nan\nen = [\"qr\"]\n",
+        );
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_and_bad_outranks_are_rejected() {
+        let e = err("[settings]\nsubject_weigth = 2\n");
+        assert!(e.starts_with("rules.toml, line 2:"), "{e}");
+        let e = err("[categories.phone_lost]\noutranks = [\"code\"]\n");
+        assert!(e.contains("line 2") && e.contains("outranks"), "{e}");
+    }
+
+    #[test]
+    fn short_japanese_term_is_rejected() {
+        let e = err(
+            "[categories.phone_lost]\n[[categories.phone_lost.terms]]\nweight = 1\nja = [\"紛\"]\n",
+        );
+        assert!(e.contains("line 4") && e.contains("two characters"), "{e}");
+    }
+
+    #[test]
+    fn shipped_rules_load() {
+        let text = include_str!("../../config/rules.toml");
+        let rules = Rules::from_toml(text, "config/rules.toml").expect("shipped rules must load");
+        assert!(rules.term_count() > 100);
+    }
+}

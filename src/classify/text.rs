@@ -1,0 +1,301 @@
+//! Text preparation for matching: normalisation (NFKC + lower case), the
+//! fallback quote stripper, English tokens with light stems, and the compact
+//! Japanese form that substring terms are searched in.
+//!
+//! Everything here is cheap and allocation-light because it runs once per
+//! mail; the rules side (term stems, indexes) is prepared once at load.
+
+use std::borrow::Cow;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+
+/// NFKC + lower case, with the typographic apostrophes folded to `'` so
+/// "didn’t" (Outlook, macOS) matches "didn't".
+///
+/// `parse::normalize` will do the same once it lands; this stays private to
+/// classify until then so both sides of a match are normalised identically.
+pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    if s.is_ascii() {
+        // ASCII is already NFKC: skip the decomposition machinery.
+        out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+        return out;
+    }
+    let push = |out: &mut String, c: char| match c {
+        '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{2032}' | '`' | '\u{00B4}' => out.push('\''),
+        c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+        c => out.extend(c.to_lowercase()),
+    };
+    if is_nfkc_quick(s.chars()) == IsNormalized::Yes {
+        for c in s.chars() {
+            push(&mut out, c);
+        }
+    } else {
+        for c in s.nfkc() {
+            push(&mut out, c);
+        }
+    }
+    out
+}
+
+/// Strip a leading run of reply/forward prefixes ("Re:", "RE:", "Fwd:",
+/// "転送:", "返信:", "AW:", "[EXTERNAL]") so the subject's own words remain.
+pub fn strip_subject_prefixes(subject: &str) -> &str {
+    const PREFIXES: [&str; 12] = [
+        "re:", "fw:", "fwd:", "aw:", "wg:", "sv:", "vs:", "tr:", "返信:", "転送:", "re：", "fw：",
+    ];
+    let mut s = subject.trim_start();
+    loop {
+        let lower: String = s.chars().take(8).flat_map(char::to_lowercase).collect();
+        let Some(p) = PREFIXES.iter().find(|p| lower.starts_with(**p)) else {
+            break;
+        };
+        // Advance by the prefix's length in chars (lower-casing keeps the count for these).
+        let n = p.chars().count();
+        let cut = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
+        s = s[cut..].trim_start();
+    }
+    s
+}
+
+/// The part of a body the sender wrote in this mail.
+///
+/// `parse` is meant to split quotes off into `quoted_text`; until it does for
+/// every client, this drops `>` lines and stops at the usual reply/forward
+/// headers (Gmail "On … wrote:", Outlook "-----Original Message-----" and
+/// "From:/Sent:" blocks, their Japanese forms). Running it on an already
+/// stripped text changes nothing, so it is always applied.
+pub fn own_text(body: &str) -> String {
+    let lines: Vec<&str> = body.lines().collect();
+    let mut out = String::with_capacity(body.len());
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim();
+        if t.starts_with('>') || t.starts_with('＞') {
+            continue;
+        }
+        if is_quote_header(t, &lines[i + 1..]) {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn is_quote_header(t: &str, rest: &[&str]) -> bool {
+    let lower = t.to_lowercase();
+    if lower == "--" || t == "-- " {
+        return true; // signature separator
+    }
+    let dashes = lower.trim_matches(|c| c == '-' || c == ' ' || c == '_');
+    if (lower.starts_with("---") || lower.starts_with("___"))
+        && (dashes.is_empty()
+            || dashes.contains("original message")
+            || dashes.contains("forwarded message")
+            || dashes.contains("元のメッセージ")
+            || dashes.contains("転送")
+            || dashes.contains("オリジナル"))
+    {
+        return true;
+    }
+    if lower.starts_with("begin forwarded message") {
+        return true;
+    }
+    if (lower.ends_with("wrote:")
+        || lower.ends_with("書きました:")
+        || lower.ends_with("書きました："))
+        && (lower.starts_with("on ") || lower.contains('@') || lower.contains('年'))
+    {
+        return true;
+    }
+    // Outlook's header block: "From: …" followed closely by "Sent:"/"Date:"/"To:".
+    let header_start = ["from:", "差出人:", "差出人：", "送信者:", "送信元:"];
+    if header_start.iter().any(|h| lower.starts_with(h)) {
+        return rest.iter().take(4).any(|l| {
+            let l = l.trim().to_lowercase();
+            [
+                "sent:",
+                "date:",
+                "to:",
+                "subject:",
+                "送信日時:",
+                "日時:",
+                "宛先:",
+                "件名:",
+                "送信日時：",
+            ]
+            .iter()
+            .any(|h| l.starts_with(h))
+        });
+    }
+    false
+}
+
+/// One English word of the text.
+#[derive(Debug, Clone, Copy)]
+pub struct Token<'a> {
+    /// The word as written (normalised), e.g. "didn't".
+    pub raw: &'a str,
+    /// Clause number: negation and gapped phrases never cross a clause.
+    pub clause: u32,
+}
+
+/// Split normalised text into English words. Letters, digits and inner
+/// apostrophes make a word; sentence punctuation, commas, blank lines and any
+/// non-ASCII character (Japanese text) end the clause.
+pub fn tokenize(norm: &str) -> Vec<Token<'_>> {
+    let mut out = Vec::with_capacity(norm.len() / 5);
+    let mut clause = 0u32;
+    let mut start: Option<usize> = None;
+    let mut prev_newline = false;
+    let bytes = norm.as_bytes();
+    for (i, c) in norm.char_indices() {
+        let word_char = c.is_ascii_alphanumeric()
+            || (c == '\''
+                && start.is_some()
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic));
+        if word_char {
+            if start.is_none() {
+                start = Some(i);
+            }
+            prev_newline = false;
+            continue;
+        }
+        if let Some(s) = start.take() {
+            out.push(Token {
+                raw: &norm[s..i],
+                clause,
+            });
+        }
+        let breaks = match c {
+            '\n' => {
+                let blank = prev_newline;
+                prev_newline = true;
+                blank
+            }
+            ' ' | '\t' | '\r' | '-' | '/' | '"' | '\'' | '*' => false,
+            c if c.is_ascii() => {
+                matches!(c, '.' | ',' | ';' | ':' | '!' | '?' | '(' | ')' | '[' | ']')
+            }
+            _ => true,
+        };
+        if c != '\n' && c != '\r' && c != ' ' && c != '\t' {
+            prev_newline = false;
+        }
+        if breaks {
+            clause += 1;
+        }
+    }
+    if let Some(s) = start {
+        out.push(Token {
+            raw: &norm[s..],
+            clause,
+        });
+    }
+    out
+}
+
+/// A light suffix stemmer, applied alike to rule words and text words so
+/// arrive/arrives/arrived/arriving all meet at "arriv". It is not a real
+/// morphological analyser: irregular forms (lost/lose, got/get) are listed as
+/// separate terms in the rules.
+pub fn stem(word: &str) -> Cow<'_, str> {
+    let w = word.strip_suffix("'s").unwrap_or(word);
+    if !w.is_ascii() {
+        return Cow::Borrowed(w);
+    }
+    for (suffix, replacement) in [("ies", "y"), ("ied", "y")] {
+        if let Some(s) = w.strip_suffix(suffix)
+            && s.len() >= 2
+        {
+            return Cow::Owned(format!("{s}{replacement}"));
+        }
+    }
+    let mut s = w;
+    for suffix in ["ing", "ed", "es", "s", "e"] {
+        if let Some(rest) = s.strip_suffix(suffix)
+            && rest.len() >= 3
+            && !(suffix == "s" && rest.ends_with('s'))
+        {
+            s = rest;
+            break;
+        }
+    }
+    let b = s.as_bytes();
+    if b.len() > 3 {
+        let (x, y) = (b[b.len() - 1], b[b.len() - 2]);
+        if x == y && !matches!(x, b'a' | b'e' | b'i' | b'o' | b'u' | b's' | b'l') {
+            return Cow::Borrowed(&s[..s.len() - 1]);
+        }
+    }
+    Cow::Borrowed(s)
+}
+
+/// The compact form Japanese terms are searched in: normalised text with all
+/// whitespace removed (Japanese mail is hard-wrapped mid-word), as chars so
+/// windows are counted in characters.
+pub fn compact(norm: &str) -> Vec<char> {
+    norm.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Whether a character ends a sentence for Japanese windows.
+pub fn ends_sentence(c: char) -> bool {
+    matches!(c, '。' | '!' | '?' | '.' | '\u{FF61}')
+}
+
+/// A 26-letter bitmask, used to skip edit-distance work on words that cannot
+/// be within one edit of each other.
+pub fn letter_mask(s: &str) -> u32 {
+    s.bytes()
+        .filter(u8::is_ascii_lowercase)
+        .fold(0, |m, b| m | 1 << (b - b'a'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_width_case_and_apostrophes() {
+        assert_eq!(normalize("ＭＦＡ ｺｰﾄﾞ"), "mfa コード");
+        assert_eq!(normalize("Didn’t ARRIVE"), "didn't arrive");
+    }
+
+    #[test]
+    fn stems_meet() {
+        for w in ["arrive", "arrives", "arrived", "arriving"] {
+            assert_eq!(stem(w), "arriv", "{w}");
+        }
+        assert_eq!(stem("stopped"), stem("stop"));
+        assert_eq!(stem("replies"), stem("reply"));
+        assert_eq!(stem("codes"), stem("code"));
+        assert_eq!(stem("pushes"), stem("push"));
+    }
+
+    #[test]
+    fn clauses_split_on_punctuation_and_japanese() {
+        let n = normalize("I did not, lose it. 私のphone");
+        let t = tokenize(&n);
+        let words: Vec<&str> = t.iter().map(|t| t.raw).collect();
+        assert_eq!(words, ["i", "did", "not", "lose", "it", "phone"]);
+        assert_eq!(t[2].clause, t[0].clause);
+        assert_ne!(t[3].clause, t[2].clause);
+        assert_ne!(t[5].clause, t[4].clause);
+    }
+
+    #[test]
+    fn subject_prefixes_go() {
+        assert_eq!(strip_subject_prefixes("RE: Fwd: code"), "code");
+        assert_eq!(strip_subject_prefixes("転送: コード"), "コード");
+    }
+
+    #[test]
+    fn quotes_are_dropped() {
+        let body =
+            "my phone is new\n\nOn Mon, 1 Jan 2024, Bob <b@x.com> wrote:\n> I lost my phone\n";
+        assert_eq!(own_text(body).trim(), "my phone is new");
+        let ja = "機種変更しました。\n-----Original Message-----\nFrom: x\n紛失";
+        assert_eq!(own_text(ja).trim(), "機種変更しました。");
+        let ol = "hello\nFrom: Bob\nSent: Monday\nlost phone";
+        assert_eq!(own_text(ol).trim(), "hello");
+    }
+}
