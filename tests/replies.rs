@@ -2,7 +2,7 @@
 //! renders in both languages with the default config values, says what it
 //! must say, and cannot be turned into a header injection.
 
-use mfa_desk::config::Config;
+use mfa_desk::config::{Mfa, Support};
 use mfa_desk::reply::templates::{
     self, ADMIN_TEMPLATES, EMPLOYEE_TEMPLATES, Guides, Rendered, TemplateError,
 };
@@ -32,8 +32,23 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The `[support]` and `[mfa]` values of the shipped `config/mfa-desk.toml`.
+///
+/// Read directly rather than through `Config::load`, which also loads
+/// `rules.toml`: the guides must not fail their tests while someone is
+/// tuning the classifier's rules.
+#[derive(serde::Deserialize)]
+struct Config {
+    support: Support,
+    mfa: Mfa,
+    #[serde(default)]
+    replies: Option<PathBuf>,
+}
+
 fn config() -> Config {
-    Config::load(&root().join("config/mfa-desk.toml")).expect("the shipped config loads")
+    let path = root().join("config/mfa-desk.toml");
+    let text = std::fs::read_to_string(&path).expect("config/mfa-desk.toml exists");
+    toml::from_str(&text).expect("config/mfa-desk.toml has valid [support] and [mfa]")
 }
 
 fn guides() -> Guides {
@@ -56,7 +71,9 @@ fn render(g: &Guides, cfg: &Config, name: &str, lang: Language) -> Rendered {
 #[test]
 fn the_config_points_at_the_shipped_replies() {
     let cfg = config();
-    let dir = cfg.replies_dir.canonicalize().expect("replies dir exists");
+    let replies = cfg.replies.unwrap_or_else(|| PathBuf::from("../replies"));
+    let dir = root().join("config").join(replies);
+    let dir = dir.canonicalize().expect("replies dir exists");
     assert_eq!(dir, root().join("replies").canonicalize().expect("replies"));
 }
 
