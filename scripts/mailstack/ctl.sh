@@ -2,9 +2,10 @@
 # scripts/mailstack/ctl.sh DIR COMMAND -- break and mend a running test stack,
 # for tests of reconnects and outages.
 #
-#   restart-dovecot   SIGKILL the Dovecot master (every IMAP connection drops,
-#                     like a server crash/restart), start it again, wait for IMAP
-#   stop-dovecot      SIGKILL Dovecot (IMAP and LMTP refuse connections)
+#   restart-dovecot   stop Dovecot the way `systemctl restart` does (SIGTERM:
+#                     every IMAP client gets "* BYE Server shutting down" and is
+#                     disconnected, ~1 s), start it again, wait for IMAP
+#   stop-dovecot      the same stop (IMAP and LMTP then refuse connections)
 #   start-dovecot     start it again and wait for the IMAP greeting
 #   stop-smtp         stop Postfix (SMTP refuses connections)
 #   start-smtp        start it again and wait for the SMTP greeting
@@ -24,8 +25,10 @@ SMTP_PORT=$(env_get "$DIR" SMTP_PORT)
 up_down() { if [ -n "$1" ] && alive "$1"; then echo up; else echo down; fi; }
 
 case $2 in
+  # Not SIGKILL here: a killed master leaves its imap processes serving the
+  # open connections for ~10 s more, which is not what a restart looks like.
   stop-dovecot)
-    stop_dovecot "$DIR" fast
+    stop_dovecot "$DIR"
     wait_port_free "$IMAP_PORT" || { echo "IMAP port $IMAP_PORT still open" >&2; exit 1; }
     ;;
   start-dovecot)
@@ -33,7 +36,7 @@ case $2 in
     wait_greeting "$IMAP_PORT" '* OK' || { echo "IMAP did not answer on $IMAP_PORT" >&2; exit 1; }
     ;;
   restart-dovecot)
-    stop_dovecot "$DIR" fast
+    stop_dovecot "$DIR"
     wait_port_free "$IMAP_PORT" || { echo "IMAP port $IMAP_PORT still open" >&2; exit 1; }
     start_dovecot "$DIR"
     wait_greeting "$IMAP_PORT" '* OK' || { echo "IMAP did not answer on $IMAP_PORT" >&2; exit 1; }

@@ -51,8 +51,8 @@ is_ours() {
   esac
 }
 
-dovecot_pid() { cat "$1/run/master.pid" 2>/dev/null; }
-postfix_pid() { head -1 "$1/postfix/spool/pid/master.pid" 2>/dev/null | tr -d ' '; }
+dovecot_pid() { cat "$1/run/master.pid" 2>/dev/null || true; }
+postfix_pid() { { head -1 "$1/postfix/spool/pid/master.pid" 2>/dev/null || true; } | tr -d ' '; }
 
 # start_dovecot DIR: start the master (it daemonizes).  Output goes to a file:
 # a daemon that kept our stdout/stderr open would hang a caller that reads
@@ -106,13 +106,40 @@ stop_pid() {
   kill -KILL "$pid" 2>/dev/null
 }
 
-# stop_dovecot DIR [fast]: fast = SIGKILL (~10 ms; every child notices its
-# master is gone and exits), else SIGTERM (the master then sleeps ~1 s).
+# children_of PID: "pid:comm" of its direct children, read from /proc
+# (procps is not on a minimal Debian).
+children_of() {
+  local parent=$1 f line rest pid comm
+  for f in /proc/[0-9]*/stat; do
+    { IFS= read -r line < "$f"; } 2>/dev/null || continue
+    rest=${line##*) }            # after the comm field, which may hold spaces
+    # shellcheck disable=SC2086  # split into fields on purpose
+    set -- $rest                 # $1 = state, $2 = ppid
+    if [ "${2:-}" = "$parent" ]; then
+      pid=${f#/proc/}; pid=${pid%/stat}
+      comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
+      printf '%s:%s ' "$pid" "$comm"
+    fi
+  done
+}
+
+# stop_dovecot DIR [fast]: fast = SIGKILL the master (~10 ms), else SIGTERM
+# (the master then sleeps ~1 s).  Either way the imap/lmtp processes serving
+# open connections outlive their master by ~10 s; they are killed too, so
+# that a stop looks like a stop to clients (connection reset, then refused).
 stop_dovecot() {
-  local pid
+  local pid kids e p
   pid=$(dovecot_pid "$1")
   [ -n "$pid" ] || return 0
+  alive "$pid" && is_ours "$1" "$pid" dovecot || { stop_pid "$1" dovecot "$pid"; return 0; }
+  kids=$(children_of "$pid")
   if [ "${2:-}" = fast ]; then stop_pid "$1" dovecot "$pid" KILL; else stop_pid "$1" dovecot "$pid"; fi
+  for e in $kids; do
+    p=${e%%:*}
+    # same pid AND same name as before: never a reused pid
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "${e#*:}" ] && kill -KILL "$p" 2>/dev/null
+  done
+  return 0
 }
 
 stop_postfix() {
