@@ -213,7 +213,7 @@ fn default_tz() -> String {
     "Asia/Tokyo".into()
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Admin {
     pub name: String,

@@ -4,7 +4,10 @@
 //!
 //! Every business rule lives here so it is tested with no network and no disk.
 
+pub mod commands;
 pub mod feedback;
+pub mod sender;
+pub mod thread;
 
 use crate::parse::Inbound;
 use crate::ticket::{Priority, Status, Ticket};
