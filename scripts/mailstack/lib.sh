@@ -70,6 +70,19 @@ start_dovecot() {
     tail -5 "$dir/daemon-start.log" >&2
     return 1
   fi
+  # The master writes master.pid after it has daemonized: wait for it.
+  wait_file "$dir/run/master.pid"
+}
+
+# wait_file PATH: until it exists and is non-empty (max ~10 s).
+wait_file() {
+  local i
+  for i in $(seq 1 200); do
+    [ -s "$1" ] && return 0
+    sleep 0.05
+  done
+  printf '[mailstack] %s did not appear\n' "$1" >&2
+  return 1
 }
 
 # start_postfix DIR: `postfix start` = `postfix check` + `master -w`.
@@ -82,6 +95,7 @@ start_postfix() {
     script -qec "postfix -c '$dir/postfix/etc' check" /dev/null >&2 </dev/null || true
     return 1
   fi
+  wait_file "$dir/postfix/spool/pid/master.pid"
 }
 
 # stop_pid DIR NAME PID [SIGNAL]: signal (default TERM), wait up to 10 s, then KILL.

@@ -69,13 +69,20 @@ missing_pkgs() {
 
 # One EXIT trap: drop a temporary policy-rc.d, and if the start fails half-way,
 # SIGKILL the masters this run started (by pid, never by name).
-ADDED_POLICY=0 STARTED_PIDS=() READY=0
+ADDED_POLICY=0 STARTED_PIDS=() READY=0 DAEMONS_TRIED=0
 on_exit() {
   local rc=$?
   if [ "$ADDED_POLICY" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
   if [ "$READY" != 1 ] && [ ${#STARTED_PIDS[@]} -gt 0 ]; then
     log "start failed; stopping pids ${STARTED_PIDS[*]}"
     kill -KILL "${STARTED_PIDS[@]}" 2>/dev/null || true
+  fi
+  # Also whatever the pid files name (a daemon may have written its pid file
+  # after we gave up on it): a failed start must leave nothing running.
+  if [ "$READY" != 1 ] && [ "$DAEMONS_TRIED" = 1 ]; then
+    stop_postfix "$DIR" 2>/dev/null || true
+    stop_dovecot "$DIR" fast 2>/dev/null || true
+    log "server logs are kept in $DIR"
   fi
   exit $rc
 }
@@ -150,7 +157,16 @@ fi
 
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
-PICKED=" "
+# Ports of instances that are still around (their DIR exists) are reserved in
+# a small registry, under a lock: instances started in parallel must never
+# pick the same "auto" port (a daemon failing to bind would otherwise go
+# unnoticed behind the other instance's greeting).
+PORT_REG=/tmp/mfa-desk-mailstack-ports
+exec 8>>"$PORT_REG.lock"
+flock -w 60 8 || die "timed out waiting for the port registry lock"
+touch "$PORT_REG"
+LIVE_REG=$(while read -r p d; do [ -d "$d" ] && printf '%s %s\n' "$p" "$d"; done < "$PORT_REG" || true)
+PICKED=" $(printf '%s\n' "$LIVE_REG" | awk 'NF{printf "%s ", $1}')"
 pick_port() {  # random free port in 20000..32767 (below Linux's ephemeral range)
   local p
   for _ in $(seq 1 200); do
@@ -189,6 +205,13 @@ if [ "$TLS" = 1 ]; then
 else
   IMAPS_PORT=0   # 0 = Dovecot's imaps listener disabled (else it binds :993)
 fi
+
+{
+  [ -z "$LIVE_REG" ] || printf '%s\n' "$LIVE_REG"
+  for p in $IMAP_PORT $LMTP_PORT $SMTP_PORT $SMTPS_PORT; do printf '%s %s\n' "$p" "$DIR"; done
+  [ "$IMAPS_PORT" = 0 ] || printf '%s %s\n' "$IMAPS_PORT" "$DIR"
+} > "$PORT_REG.new" && mv "$PORT_REG.new" "$PORT_REG"
+exec 8>&-
 
 MAIL_UID=$(id -u mail); MAIL_GID=$(id -g mail)   # Debian base user "mail" = 8:8
 USERS=${MAILSTACK_USERS:-support@example.test employee@example.test admin@example.test}
@@ -453,8 +476,9 @@ fi
 # 6. Start and wait for the greetings (shared with ctl.sh)
 # ---------------------------------------------------------------------------
 T=$(now)
+DAEMONS_TRIED=1
 start_dovecot "$DIR" || die "dovecot failed to start; see $DIR/dovecot.log"
-STARTED_PIDS+=("$(cat "$RUN_DIR/master.pid")")
+STARTED_PIDS+=("$(dovecot_pid "$DIR")")
 wait_greeting "$IMAP_PORT" '* OK' || die "IMAP did not answer on $IMAP_PORT; see $DIR/dovecot.log"
 wait_greeting "$LMTP_PORT" '220 ' || die "LMTP did not answer on $LMTP_PORT; see $DIR/dovecot.log"
 if [ "$TLS" = 1 ]; then
@@ -465,8 +489,13 @@ log "dovecot up (IMAP $IMAP_PORT, LMTP $LMTP_PORT) in $(elapsed "$T")"
 if [ -n "$SMTP_PORT" ]; then
   T=$(now)
   start_postfix "$DIR" || die "postfix failed to start; see $DIR/postfix.log"
-  STARTED_PIDS+=("$(postfix_pid "$DIR")")
+  PF_PID=$(postfix_pid "$DIR")
+  STARTED_PIDS+=("$PF_PID")
   wait_greeting "$SMTP_PORT" '220 ' || die "SMTP did not answer on $SMTP_PORT; see $DIR/postfix.log"
+  # A master that could not bind exits after start: the greeting would then
+  # have come from someone else's server.
+  sleep 0.1
+  alive "$PF_PID" || die "postfix exited after start (port taken?); see $DIR/postfix.log"
   log "postfix up (SMTP $SMTP_PORT) in $(elapsed "$T")"
 fi
 READY=1

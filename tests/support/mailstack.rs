@@ -87,8 +87,18 @@ impl MailStack {
         // (chosen free, then bound a moment later): retry with fresh ports.
         for attempt in 1..=3 {
             let started = Instant::now();
+            // Our own dir (not the script's default) so that a failed start can
+            // be cleaned up here: stop.sh finds any daemon by its pid files.
+            let dir = match tempfile::Builder::new()
+                .prefix("mailstack.")
+                .tempdir_in("/tmp")
+            {
+                Ok(d) => d.keep(),
+                Err(e) => return skip(name, &format!("cannot create a dir in /tmp: {e}")),
+            };
             let mut cmd = Command::new("bash");
             cmd.arg(&script)
+                .arg(&dir)
                 .env("IMAP_PORT", "auto")
                 .env("SMTP_PORT", "auto")
                 .env("LMTP_PORT", "auto")
@@ -101,10 +111,15 @@ impl MailStack {
                 Err(e) => return skip(name, &format!("cannot run bash {}: {e}", script.display())),
             };
             let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-            if out.status.code() == Some(77) {
-                return skip(name, stderr.trim());
-            }
             if !out.status.success() {
+                let _ = Command::new("bash")
+                    .arg(scripts().join("stop.sh"))
+                    .args(["--fast", "--purge"])
+                    .arg(&dir)
+                    .output();
+                if out.status.code() == Some(77) {
+                    return skip(name, stderr.trim());
+                }
                 last_error = format!(
                     "{} (exit {:?}):\n{stderr}",
                     script.display(),
