@@ -71,6 +71,73 @@ pub struct Config {
     pub rules_path: PathBuf,
     pub replies_dir: PathBuf,
     pub feedback: Feedback,
+    /// The weekly digest to the admins (`[digest]`, all optional).
+    pub digest: Digest,
+    pub security: Security,
+    pub hours: Hours,
+    pub routing: Routing,
+}
+
+/// How admins are recognised beyond their From address (`[security]`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// The authserv-id of the company's receiving mail server (the first word
+    /// of the Authentication-Results headers it adds, e.g. "mx.example.co.jp").
+    /// Only its results are trusted; empty = admins are recognised by replies
+    /// to the notices mfa-desk sent them.
+    #[serde(default)]
+    pub authserv_id: Option<String>,
+}
+
+/// Support hours (`[hours]`), in `[support] timezone`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hours {
+    /// Working days: "mon" … "sun".
+    #[serde(default = "default_days")]
+    pub days: Vec<String>,
+    /// Start and end of the working day, "HH:MM".
+    #[serde(default = "default_start")]
+    pub start: String,
+    #[serde(default = "default_end")]
+    pub end: String,
+    /// Days off, "YYYY-MM-DD" (national holidays, company days off).
+    #[serde(default)]
+    pub holidays: Vec<String>,
+}
+
+impl Default for Hours {
+    fn default() -> Self {
+        Hours {
+            days: default_days(),
+            start: default_start(),
+            end: default_end(),
+            holidays: Vec::new(),
+        }
+    }
+}
+
+fn default_days() -> Vec<String> {
+    ["mon", "tue", "wed", "thu", "fri"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_start() -> String {
+    "09:00".into()
+}
+fn default_end() -> String {
+    "18:00".into()
+}
+
+/// Who gets new tickets (`[routing]`): round robin among the admins on duty,
+/// except categories pinned to a person.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    /// Category name → admin address, e.g. `phone_lost = "sato@example.co.jp"`.
+    #[serde(default)]
+    pub pin: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -218,6 +285,9 @@ fn default_tz() -> String {
 pub struct Admin {
     pub name: String,
     pub address: String,
+    /// Takes new tickets in the round robin (false: on leave).
+    #[serde(default = "default_true")]
+    pub on_duty: bool,
 }
 
 /// The MFA product in use and its help links.
@@ -256,6 +326,92 @@ fn default_feedback_days() -> u32 {
     7
 }
 
+/// The weekly digest (`[digest]`): when it goes out, in which language, to
+/// whom besides the admins, and the first-response targets it measures.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Digest {
+    /// Send it at all.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Day of the week it goes out, in `[support] timezone`: "monday" … "sunday".
+    #[serde(default = "default_digest_day")]
+    pub day: String,
+    /// Local time of day it goes out, "HH:MM" (24 h).
+    #[serde(default = "default_digest_time")]
+    pub time: String,
+    /// "ja" or "en".
+    #[serde(default)]
+    pub language: crate::verdict::Language,
+    /// Addresses that get the digest besides `[[support.admins]]`.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// First-response targets per priority (`[digest.targets]`).
+    #[serde(default)]
+    pub targets: Targets,
+}
+
+impl Default for Digest {
+    fn default() -> Self {
+        Digest {
+            enabled: true,
+            day: default_digest_day(),
+            time: default_digest_time(),
+            language: crate::verdict::Language::default(),
+            recipients: Vec::new(),
+            targets: Targets::default(),
+        }
+    }
+}
+
+/// How soon a person should first answer a queued ticket, per priority, in
+/// hours of the clock (not business hours).
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    #[serde(default = "default_target_urgent")]
+    pub urgent_hours: f64,
+    #[serde(default = "default_target_high")]
+    pub high_hours: f64,
+    #[serde(default = "default_target_normal")]
+    pub normal_hours: f64,
+    #[serde(default = "default_target_low")]
+    pub low_hours: f64,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Targets {
+            urgent_hours: default_target_urgent(),
+            high_hours: default_target_high(),
+            normal_hours: default_target_normal(),
+            low_hours: default_target_low(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_digest_day() -> String {
+    "monday".into()
+}
+fn default_digest_time() -> String {
+    "09:00".into()
+}
+fn default_target_urgent() -> f64 {
+    1.0
+}
+fn default_target_high() -> f64 {
+    4.0
+}
+fn default_target_normal() -> f64 {
+    24.0
+}
+fn default_target_low() -> f64 {
+    72.0
+}
+
 /// The file as written, before paths are resolved.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -273,6 +429,14 @@ struct RawConfig {
     replies: PathBuf,
     #[serde(default)]
     feedback: Feedback,
+    #[serde(default)]
+    digest: Digest,
+    #[serde(default)]
+    security: Security,
+    #[serde(default)]
+    hours: Hours,
+    #[serde(default)]
+    routing: Routing,
 }
 
 fn default_rules_path() -> PathBuf {
@@ -347,6 +511,30 @@ impl Config {
                 ),
             ));
         }
+        if let Err(message) = crate::digest::Schedule::from_config(&raw.digest) {
+            return Err(ConfigError::value(path, message));
+        }
+        crate::workflow::hours::Schedule::from_config(&raw.hours, &raw.support.timezone)
+            .map_err(|m| ConfigError::value(path, format!("[hours] {m}")))?;
+        for (category, who) in &raw.routing.pin {
+            if category.parse::<crate::verdict::Category>().is_err() {
+                return Err(ConfigError::value(
+                    path,
+                    format!("[routing] pin: `{category}` is not a category (see TAXONOMY.md)"),
+                ));
+            }
+            if !raw
+                .support
+                .admins
+                .iter()
+                .any(|a| a.address.eq_ignore_ascii_case(who))
+            {
+                return Err(ConfigError::value(
+                    path,
+                    format!("[routing] pin: {category} = `{who}` is not one of [[support.admins]]"),
+                ));
+            }
+        }
         let rules_path = resolve(&raw.rules);
         let rules_text =
             std::fs::read_to_string(&rules_path).map_err(|source| ConfigError::Read {
@@ -368,6 +556,10 @@ impl Config {
             rules_path,
             replies_dir: resolve(&raw.replies),
             feedback: raw.feedback,
+            digest: raw.digest,
+            security: raw.security,
+            hours: raw.hours,
+            routing: raw.routing,
         })
     }
 

@@ -67,6 +67,41 @@ enum Command {
     Show { ticket: String },
     /// Check the config, the rules, every template, the store (and servers).
     Check,
+    /// Close a ticket (as `#resolve` in a reply does).
+    Resolve {
+        ticket: String,
+        /// The admin acting (name or address); default: $MFA_DESK_ADMIN, else the first admin.
+        #[arg(long = "as")]
+        actor: Option<String>,
+    },
+    /// Open a closed ticket again (as `#reopen`).
+    Reopen {
+        ticket: String,
+        #[arg(long = "as")]
+        actor: Option<String>,
+    },
+    /// Give a ticket to an admin (as `#assign NAME`).
+    Assign {
+        ticket: String,
+        /// Admin name or address.
+        admin: String,
+        #[arg(long = "as")]
+        actor: Option<String>,
+    },
+    /// Set a ticket's priority (as `#priority urgent|high|normal|low`).
+    Priority {
+        ticket: String,
+        priority: mfa_desk::ticket::Priority,
+        #[arg(long = "as")]
+        actor: Option<String>,
+    },
+    /// Add an internal note to a ticket (as `#note`); the employee does not see it.
+    Note {
+        ticket: String,
+        text: String,
+        #[arg(long = "as")]
+        actor: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -199,6 +234,28 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Resolve { ticket, actor } => admin_cli(&cli.config, &ticket, actor, "#resolve"),
+        Command::Reopen { ticket, actor } => admin_cli(&cli.config, &ticket, actor, "#reopen"),
+        Command::Assign {
+            ticket,
+            admin,
+            actor,
+        } => admin_cli(&cli.config, &ticket, actor, &format!("#assign {admin}")),
+        Command::Priority {
+            ticket,
+            priority,
+            actor,
+        } => admin_cli(
+            &cli.config,
+            &ticket,
+            actor,
+            &format!("#priority {priority}"),
+        ),
+        Command::Note {
+            ticket,
+            text,
+            actor,
+        } => admin_cli(&cli.config, &ticket, actor, &format!("#note\n{text}")),
         Command::Check => {
             let config = Config::load(&cli.config)?;
             println!("config {}: ok", config.path.display());
@@ -272,11 +329,35 @@ fn load_guides(config: &Config) -> Result<Guides> {
     Ok(guides)
 }
 
+/// A ticket command from the shell: the same code as the `#` commands by mail.
+fn admin_cli(
+    config: &std::path::Path,
+    ticket: &str,
+    actor: Option<String>,
+    text: &str,
+) -> Result<()> {
+    let config = Config::load(config)?;
+    let actor = actor
+        .or_else(|| std::env::var("MFA_DESK_ADMIN").ok())
+        .or_else(|| config.support.admins.first().map(|a| a.address.clone()))
+        .context("no admin to act as: pass --as NAME")?;
+    let mut desk = open_desk(config)?;
+    let t = desk.admin_command(ticket, &actor, text, now())?;
+    println!(
+        "{}: status {}, priority {}, owner {}",
+        t.tag(),
+        t.status,
+        t.priority,
+        t.owner.as_deref().unwrap_or("-")
+    );
+    Ok(())
+}
+
 /// Everything that can fail at start-up fails here, before any mail is touched.
 fn open_desk(config: Config) -> Result<Desk> {
     let guides = load_guides(&config)?;
     let store = Store::open(&config.store.path)?;
-    Ok(Desk::new(config, guides, store))
+    Ok(Desk::new(config, guides, store)?)
 }
 
 fn now() -> i64 {
@@ -363,6 +444,7 @@ fn run_once(mut desk: Desk) -> Result<()> {
             *answered.entry(p.category.to_string()).or_default() += 1;
         }
     }
+    let swept = desk.sweep(now())?;
     let mailer = Mailer::from_config(&desk.config.outbox, desk.config.smtp.as_ref())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -381,6 +463,12 @@ fn run_once(mut desk: Desk) -> Result<()> {
         "duplicate",
     ] {
         println!("  {key}: {}", outcomes.get(key).copied().unwrap_or(0));
+    }
+    if swept.presumed_solved + swept.reminders > 0 {
+        println!(
+            "  presumed solved: {}, reminders: {}",
+            swept.presumed_solved, swept.reminders
+        );
     }
     println!(
         "outbox: {} sent, {} waiting to retry, {} failed",

@@ -81,7 +81,17 @@ pub async fn serve(
     let pause = pause_after_commit();
     let mut outage_alerted = false;
     let mut first = desk.is_new().map_err(DeskError::from)?;
+    let mut last_sweep: Option<std::time::Instant> = None;
     while !*shutdown.borrow() {
+        // Time-based rules (presumed solved, reminders) once a minute.
+        if last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            last_sweep = Some(std::time::Instant::now());
+            match desk.sweep(now()) {
+                Ok(r) if r.reminders > 0 => wake_sender.notify_one(),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "the periodic sweep failed; will retry"),
+            }
+        }
         let batch = match source.fetch_unhandled(BATCH).await {
             Ok(b) => {
                 outage_alerted = false;

@@ -174,6 +174,10 @@ impl Guides {
         };
         let mut found = Vec::new();
         walk(dir, &mut found)?;
+        // replies/digest/ holds the weekly digest's templates: not a reply,
+        // rendered with its own context by crate::digest::render.
+        let digest_dir = dir.join("digest");
+        found.retain(|p| !p.starts_with(&digest_dir));
         found.sort();
         for path in found {
             guides.register(dir, &path)?;
@@ -606,14 +610,23 @@ pub fn sample_context(support: &Support, mfa: &Mfa) -> Value {
         Some("[MFA-0] スマートフォンを紛失した場合の緊急対応"),
         false,
     );
-    context(
+    let mut ctx = context(
         support,
         mfa,
         "MFA-0",
         Some("山田 太郎"),
         "スマホをなくしました",
         extra,
-    )
+    );
+    merge(
+        &mut ctx,
+        json!({
+            "history": "2026-11-25 10:00 opened by yamada@example.co.jp",
+            "hours": { "closed": true, "next_open_ja": "11月26日(木) 9:00", "next_open_en": "Thu 26 Nov, 9:00" },
+            "relay": { "text": "お手数ですが、10時にお電話いたします。" },
+        }),
+    );
+    ctx
 }
 
 /// Deep-merge `extra` into `base`: objects merge key by key, anything else replaces.

@@ -208,7 +208,8 @@ impl Store {
             .transpose()
     }
 
-    /// The ticket one of these Message-IDs belongs to (sent or received by us), newest first.
+    /// The ticket one of these Message-IDs belongs to (sent or received by
+    /// us), trying the last id first; with the id's audience.
     pub fn ticket_by_thread_ids(&self, ids: &[String]) -> Result<Option<(i64, String)>> {
         let mut stmt = self
             .conn
@@ -257,19 +258,7 @@ impl Store {
 
     /// A ticket's history, oldest first.
     pub fn events(&self, ticket_id: i64) -> Result<Vec<Event>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT at, kind, actor, detail FROM events WHERE ticket_id = ?1 ORDER BY at, id",
-        )?;
-        let rows = stmt.query_map([ticket_id], |r| {
-            let detail: String = r.get(3)?;
-            Ok(Event {
-                at: r.get(0)?,
-                kind: r.get(1)?,
-                actor: r.get(2)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-            })
-        })?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
+        events_of(&self.conn, ticket_id)
     }
 
     /// Outbox mail due for a (re)try at `now`, oldest first.
@@ -531,9 +520,56 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The Message-IDs of a ticket's conversation with one audience
+    /// (`requester`, or `admin:<address>`), oldest first.
+    pub fn thread_ids(&self, ticket_id: i64, audience: &str) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT message_id FROM thread_ids WHERE ticket_id = ?1 AND audience = ?2 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map(params![ticket_id, audience], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// A ticket's history, oldest first, as this transaction sees it.
+    pub fn events(&self, ticket_id: i64) -> Result<Vec<Event>> {
+        events_of(&self.tx, ticket_id)
+    }
+
+    /// A fact about the installation, read inside the transaction.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
     pub fn commit(self) -> Result<()> {
         Ok(self.tx.commit()?)
     }
+}
+
+fn events_of(conn: &Connection, ticket_id: i64) -> Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, kind, actor, detail FROM events WHERE ticket_id = ?1 ORDER BY at, id",
+    )?;
+    let rows = stmt.query_map([ticket_id], |r| {
+        let detail: String = r.get(3)?;
+        Ok(Event {
+            at: r.get(0)?,
+            kind: r.get(1)?,
+            actor: r.get(2)?,
+            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
 const TICKET_COLUMNS: &str = "id, requester, requester_name, subject, category, language, status, priority, owner, resolution, created_at, updated_at, first_response_at, resolved_at";

@@ -82,4 +82,13 @@ pub const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 3: the weekly digests queued, one row per ISO week ("2026-W47"): the
+    // primary key is what makes a second attempt for the same week a no-op.
+    r#"
+    CREATE TABLE digests (
+        week    TEXT PRIMARY KEY,
+        sent_at INTEGER NOT NULL,
+        late    INTEGER NOT NULL
+    );
+    "#,
 ];

@@ -1,17 +1,27 @@
 //! The worker: wires the steps together for one message — parse, classify,
-//! find the thread, decide, render, and commit it all in one transaction.
-//! This is the only place that knows the order of the steps.
+//! find the thread, tell admins from employees, decide, render, and commit it
+//! all in one transaction. This is the only place that knows their order.
+
+mod admin;
+pub mod outgoing;
+mod sweep;
+
+pub use sweep::SweepReport;
 
 use crate::classify::classify;
-use crate::config::Config;
+use crate::config::{Admin, Config};
 use crate::parse::{Inbound, parse};
-use crate::reply::compose::{AutoSubmitted, ComposeError, Draft, compose};
+use crate::reply::compose::{AutoSubmitted, ComposeError};
 use crate::reply::templates::{Guides, TemplateError, admin_extra, context};
 use crate::source::Fetched;
 use crate::store::{MessageRecord, NewTicket, Store, StoreError, Tx};
-use crate::ticket::{Status, Ticket, parse_tag, tag};
-use crate::verdict::{Category, Verdict};
+use crate::ticket::{Priority, Status, Ticket, tag};
+use crate::verdict::{Action, Category, Verdict};
+use crate::workflow::hours::Schedule;
+use crate::workflow::sender::{Sender, identify};
+use crate::workflow::thread::{self, Secret};
 use crate::workflow::{self, Audience, Decision, MailKind, MailPlan};
+use outgoing::{Letter, Post, REQUESTER};
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +32,8 @@ pub enum DeskError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Compose(#[from] ComposeError),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What happened to one message, for the log line and the run summary.
@@ -41,6 +53,8 @@ pub enum Outcome {
     Queued,
     /// Added to an existing ticket.
     FollowUp,
+    /// An admin's reply: relayed to the employee and/or commands applied.
+    AdminReply,
     /// Auto-generated: recorded, not answered.
     Ignored,
     /// Already recorded earlier: nothing done.
@@ -55,6 +69,7 @@ impl Outcome {
             Outcome::Answered => "answered",
             Outcome::Queued => "queued",
             Outcome::FollowUp => "follow_up",
+            Outcome::AdminReply => "admin_reply",
             Outcome::Ignored => "ignored",
             Outcome::Duplicate => "duplicate",
             Outcome::NeedsPerson => "needs_person",
@@ -67,15 +82,38 @@ pub struct Desk {
     pub config: Config,
     pub guides: Guides,
     pub store: Store,
+    secret: Secret,
+    schedule: Schedule,
+}
+
+/// The ticket a mail threads into, and whether it answers a Message-ID
+/// mfa-desk issued to its sender.
+struct Found {
+    ticket: Option<Ticket>,
+    issued_to_sender: bool,
 }
 
 impl Desk {
-    pub fn new(config: Config, guides: Guides, store: Store) -> Desk {
-        Desk {
+    /// Ready the desk: the install secret (made at first start) signs the
+    /// Message-IDs and markers that thread conversations.
+    pub fn new(config: Config, guides: Guides, store: Store) -> Result<Desk, DeskError> {
+        let secret = match store.meta("install_secret")? {
+            Some(hex) => hex,
+            None => {
+                let hex = format!("{}{}", outgoing::random_hex(), outgoing::random_hex());
+                store.set_meta("install_secret", &hex)?;
+                hex
+            }
+        };
+        let schedule = Schedule::from_config(&config.hours, &config.support.timezone)
+            .map_err(|m| DeskError::Invalid(format!("[hours] {m}")))?;
+        Ok(Desk {
+            secret: Secret::new(secret.into_bytes()),
+            schedule,
             config,
             guides,
             store,
-        }
+        })
     }
 
     /// Handle one fetched mail. On `Ok`, its effects are committed and the
@@ -93,9 +131,25 @@ impl Desk {
             });
         }
         let verdict = classify(&inbound, &self.config.rules);
-        let thread = self.find_thread(&inbound)?;
-        let decision = workflow::decide(&inbound, &verdict, thread.as_ref());
-        let result = self.commit(fetched, &inbound, &verdict, &decision, now);
+        let found = self.find_thread(&inbound)?;
+        let sender = identify(
+            &inbound,
+            &self.config.support.admins,
+            found.issued_to_sender,
+            self.config.security.authserv_id.as_deref(),
+        );
+        let result = match (&sender, found.ticket) {
+            (Sender::Admin(admin), Some(ticket)) => {
+                self.commit_admin(fetched, &key, &inbound, &verdict, &ticket, admin, now)
+            }
+            (Sender::UnverifiedAdmin(admin), thread) => {
+                tracing::warn!(from = %inbound.from_addr, "mail with an admin's address could not be verified; treated as an employee's");
+                self.commit_employee(fetched, &key, &inbound, &verdict, thread, Some(admin), now)
+            }
+            (_, thread) => {
+                self.commit_employee(fetched, &key, &inbound, &verdict, thread, None, now)
+            }
+        };
         let (ticket, outcome) = match result {
             Ok(v) => v,
             Err(DeskError::Store(e)) => return Err(DeskError::Store(e)),
@@ -103,7 +157,7 @@ impl Desk {
             Err(e) => {
                 tracing::error!(error = %e, from = %inbound.from_addr, "cannot answer this mail; queued for a person");
                 let ticket =
-                    self.commit_for_person(fetched, &inbound, &verdict, &e.to_string(), now)?;
+                    self.commit_for_person(fetched, &key, &inbound, &verdict, &e.to_string(), now)?;
                 (Some(ticket), Outcome::NeedsPerson)
             }
         };
@@ -124,43 +178,97 @@ impl Desk {
         Ok(processed)
     }
 
-    /// The ticket a mail belongs to: by the Message-IDs it answers first, then
-    /// by the `[MFA-n]` tag, which counts only from the ticket's own requester
-    /// (anyone can quote a tag; see zammad#5064).
-    fn find_thread(&self, inbound: &Inbound) -> Result<Option<Ticket>, StoreError> {
+    /// The ticket a mail belongs to (see `workflow::thread` for the order).
+    fn find_thread(&self, inbound: &Inbound) -> Result<Found, StoreError> {
+        let from = &inbound.from_addr;
         let mut ids: Vec<String> = inbound.references.clone();
         ids.extend(inbound.in_reply_to.iter().cloned());
-        if let Some((id, _audience)) = self.store.ticket_by_thread_ids(&ids)? {
-            return self.store.ticket(id);
+        // Newest reference first: that is the mail being answered.
+        for id in ids.iter().rev() {
+            if let Some(t) = thread::verify_message_id(&self.secret, id, from) {
+                if let Some(ticket) = self.store.ticket(t)? {
+                    return Ok(Found {
+                        ticket: Some(ticket),
+                        issued_to_sender: true,
+                    });
+                }
+            } else if !id.starts_with("mfa-")
+                && let Some((t, _)) = self.store.ticket_by_thread_ids(std::slice::from_ref(id))?
+            {
+                // An id we received (an employee's earlier mail): a plain lookup.
+                return Ok(Found {
+                    ticket: self.store.ticket(t)?,
+                    issued_to_sender: false,
+                });
+            }
         }
-        if let Some(id) = subject_tag(&inbound.subject)
-            && let Some(t) = self.store.ticket(id)?
-            && t.requester.eq_ignore_ascii_case(&inbound.from_addr)
+        let all_text = format!("{}\n{}", inbound.new_text, inbound.quoted_text);
+        if let Some(t) = thread::find_marker(&self.secret, &all_text)
+            && let Some(ticket) = self.store.ticket(t)?
         {
-            return Ok(Some(t));
+            return Ok(Found {
+                ticket: Some(ticket),
+                issued_to_sender: false,
+            });
         }
-        Ok(None)
+        if let Some(t) = thread::subject_tag(&inbound.subject)
+            && let Some(ticket) = self.store.ticket(t)?
+            && (ticket.requester.eq_ignore_ascii_case(from) || self.config.admin(from).is_some())
+        {
+            return Ok(Found {
+                ticket: Some(ticket),
+                issued_to_sender: false,
+            });
+        }
+        Ok(Found {
+            ticket: None,
+            issued_to_sender: false,
+        })
     }
 
-    fn commit(
+    /// An employee's mail (or anybody's who is not a verified admin).
+    #[allow(clippy::too_many_arguments)]
+    fn commit_employee(
         &mut self,
         fetched: &Fetched,
+        key: &str,
         inbound: &Inbound,
         verdict: &Verdict,
-        decision: &Decision,
+        thread: Option<Ticket>,
+        unverified_admin: Option<&Admin>,
         now: i64,
     ) -> Result<(Option<i64>, Outcome), DeskError> {
+        let decision = workflow::decide(inbound, verdict, thread.as_ref());
         let Desk {
             config,
             guides,
             store,
+            secret,
+            schedule,
         } = self;
         let tx = store.begin()?;
-        let (ticket_id, outcome) = match decision {
-            Decision::Ignore { .. } => (None, Outcome::Ignored),
+        let (ticket_id, outcome) = match &decision {
+            Decision::Ignore { reason } => {
+                // A bounce or auto-reply to one of our mails belongs on its ticket's record.
+                if let Some(t) = &thread {
+                    tx.add_event(
+                        t.id,
+                        now,
+                        "auto_reply_received",
+                        &inbound.from_addr,
+                        &serde_json::json!({"reason": reason}),
+                    )?;
+                }
+                (None, Outcome::Ignored)
+            }
             Decision::Open {
                 status, priority, ..
             } => {
+                let owner = if *status == Status::Open {
+                    next_owner(config, &tx, verdict.category)?
+                } else {
+                    None
+                };
                 let id = tx.create_ticket(&NewTicket {
                     requester: &inbound.from_addr,
                     requester_name: inbound.from_name.as_deref(),
@@ -169,7 +277,7 @@ impl Desk {
                     language: verdict.language,
                     status: *status,
                     priority: *priority,
-                    owner: None,
+                    owner: owner.as_deref(),
                     now,
                 })?;
                 tx.add_event(
@@ -180,7 +288,7 @@ impl Desk {
                     &serde_json::json!({
                         "category": verdict.category, "action": verdict.action,
                         "confidence": verdict.confidence, "matched": verdict.matched,
-                        "problems": inbound.problems,
+                        "problems": inbound.problems, "owner": owner,
                     }),
                 )?;
                 let outcome = if verdict.category.has_guide() {
@@ -198,10 +306,17 @@ impl Desk {
                 ..
             } => {
                 if let Some(mut t) = tx.ticket(*ticket_id)? {
+                    // Back to the people: someone must own it.
+                    if *status == Status::Open && t.owner.is_none() {
+                        t.owner = next_owner(config, &tx, t.category)?;
+                    }
                     t.status = *status;
                     t.resolution = resolution.clone();
                     t.updated_at = now;
                     t.resolved_at = (*status == Status::Resolved).then_some(now);
+                    if *event == "security_alert" {
+                        t.priority = Priority::Urgent;
+                    }
                     tx.save_ticket(&t)?;
                 }
                 tx.add_event(
@@ -214,28 +329,31 @@ impl Desk {
                 (Some(*ticket_id), Outcome::FollowUp)
             }
         };
-        let inserted = tx.insert_message(&record(
-            &inbound.dedup_key(),
-            fetched,
-            inbound,
-            verdict,
-            ticket_id,
-            now,
-        ))?;
-        if !inserted {
+        if !tx.insert_message(&record(key, fetched, inbound, verdict, ticket_id, now))? {
             // Another run recorded it between our check and now: do nothing twice.
             return Ok((None, Outcome::Duplicate));
         }
-        if let (Some(t), Some(mid)) = (ticket_id, &inbound.message_id) {
-            tx.remember_thread_id(mid, t, "in", "requester")?;
-        }
-        if let Some(t) = ticket_id {
-            let ticket = tx.ticket(t)?;
-            if let Some(ticket) = ticket {
-                for plan in decision.mails() {
-                    queue_mail(config, guides, &tx, &ticket, inbound, verdict, plan, now)?;
-                }
+        let post = Post {
+            config,
+            secret,
+            tx: &tx,
+            now,
+        };
+        if let Some(t) = ticket_id
+            && let Some(ticket) = tx.ticket(t)?
+        {
+            if let Some(mid) = &inbound.message_id {
+                tx.remember_thread_id(mid, t, "in", REQUESTER)?;
             }
+            let history = history_text(&tx, t)?;
+            for plan in decision.mails() {
+                send_plan(
+                    &post, guides, schedule, &ticket, inbound, verdict, plan, &history,
+                )?;
+            }
+        }
+        if let Some(admin) = unverified_admin {
+            warn_unverified(&post, admin, inbound, ticket_id)?;
         }
         tx.commit()?;
         Ok((ticket_id, outcome))
@@ -275,41 +393,34 @@ impl Desk {
         error: &str,
         now: i64,
     ) -> Result<(), DeskError> {
-        let support = &self.config.support;
-        let to: Vec<String> = support.admins.iter().map(|a| a.address.clone()).collect();
-        let message_id = new_message_id(0, &support.address);
-        let from = format!("{} <{}>", quoted_name(&support.team_name), support.address);
         let text = format!(
             "mfa-desk has not been able to read the support mailbox for {} minutes.\n\n\
              The last error was: {error}\n\n\
              Until this is fixed, employees who write to {} get no answer.\n\
              Check the mailbox server and the [mailbox] settings, then run `mfa-desk check`.\n",
             secs / 60,
-            support.address
+            self.config.support.address
         );
-        let raw = compose(&Draft {
-            from: &from,
-            to: &to,
-            subject: "[mfa-desk] The support mailbox is unreachable",
-            text: &text,
-            html: None,
-            message_id: &message_id,
-            in_reply_to: None,
-            references: &[],
-            auto_submitted: AutoSubmitted::AutoGenerated,
-            extra_headers: &[],
-        })?;
         let tx = self.store.begin()?;
-        tx.queue_mail(
-            None,
-            &message_id,
-            "mailbox_down",
-            "admins",
-            &support.address,
-            &to,
-            &raw,
+        let post = Post {
+            config: &self.config,
+            secret: &self.secret,
+            tx: &tx,
             now,
-        )?;
+        };
+        for admin in &self.config.support.admins {
+            post.to_admin(
+                None,
+                admin,
+                &Letter {
+                    kind: "mailbox_down",
+                    subject: "[mfa-desk] The support mailbox is unreachable",
+                    text: &text,
+                    html: None,
+                    auto: AutoSubmitted::AutoGenerated,
+                },
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -318,6 +429,7 @@ impl Desk {
     fn commit_for_person(
         &mut self,
         fetched: &Fetched,
+        key: &str,
         inbound: &Inbound,
         verdict: &Verdict,
         why: &str,
@@ -331,7 +443,7 @@ impl Desk {
             category: verdict.category,
             language: verdict.language,
             status: Status::Open,
-            priority: crate::ticket::Priority::for_category(verdict.category),
+            priority: Priority::for_category(verdict.category),
             owner: None,
             now,
         })?;
@@ -342,99 +454,187 @@ impl Desk {
             "mfa-desk",
             &serde_json::json!({"why": why, "problems": inbound.problems}),
         )?;
-        tx.insert_message(&record(
-            &inbound.dedup_key(),
-            fetched,
-            inbound,
-            verdict,
-            Some(id),
-            now,
-        ))?;
+        tx.insert_message(&record(key, fetched, inbound, verdict, Some(id), now))?;
         tx.commit()?;
         Ok(id)
     }
 }
 
-/// Render, compose and queue one planned mail inside the transaction.
-#[allow(clippy::too_many_arguments)]
-fn queue_mail(
+/// Round robin among the admins on duty; a category can be pinned to one.
+fn next_owner(
     config: &Config,
-    guides: &Guides,
     tx: &Tx<'_>,
+    category: Category,
+) -> Result<Option<String>, StoreError> {
+    if let Some(pinned) = config.routing.pin.get(category.as_str()) {
+        return Ok(Some(pinned.clone()));
+    }
+    let on_duty: Vec<&Admin> = config.support.admins.iter().filter(|a| a.on_duty).collect();
+    if on_duty.is_empty() {
+        return Ok(None);
+    }
+    let last: usize = tx
+        .meta("round_robin")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    let next = last.wrapping_add(1) % on_duty.len();
+    tx.set_meta("round_robin", &next.to_string())?;
+    Ok(Some(on_duty[next].address.clone()))
+}
+
+/// Render and post one planned mail.
+#[allow(clippy::too_many_arguments)]
+fn send_plan(
+    post: &Post<'_>,
+    guides: &Guides,
+    schedule: &Schedule,
     ticket: &Ticket,
     inbound: &Inbound,
     verdict: &Verdict,
     plan: &MailPlan,
-    now: i64,
+    history: &str,
 ) -> Result<(), DeskError> {
-    let support = &config.support;
-    let follow_up = !matches!(plan.kind, MailKind::SecurityAlert)
-        && ticket.created_at != now
-        && plan.to == Audience::Admins;
-    let guide_subject = ticket.category.has_guide().then(|| ticket.subject.clone());
-    let extra = admin_extra(
-        verdict,
-        &ticket.requester,
-        &inbound.new_text,
-        guide_subject.as_deref(),
-        follow_up,
-    );
-    let ctx = context(
-        support,
+    let config = post.config;
+    let follow_up = plan.to == Audience::Admins && ticket.created_at != post.now;
+    let guide_subject = ticket
+        .category
+        .has_guide()
+        .then(|| format!("{} ({})", ticket.category, ticket.tag()));
+    let mut ctx = context(
+        &config.support,
         &config.mfa,
         &ticket.tag(),
         ticket.requester_name.as_deref(),
-        &inbound.subject,
-        extra,
+        &ticket.subject,
+        admin_extra(
+            verdict,
+            &ticket.requester,
+            &inbound.new_text,
+            guide_subject.as_deref(),
+            follow_up,
+        ),
     );
-    let (rendered, to): (_, Vec<String>) = match plan.to {
-        Audience::Requester => (
-            guides.render(plan.kind.template(), ticket.language, &ctx)?,
-            vec![ticket.requester.clone()],
-        ),
-        Audience::Admins => (
-            guides.render_admin(plan.kind.template(), &ctx)?,
-            support.admins.iter().map(|a| a.address.clone()).collect(),
-        ),
-    };
-    let subject = tagged_subject(&ticket.tag(), &rendered.subject);
-    let message_id = new_message_id(ticket.id, &support.address);
-    let (in_reply_to, references) = match plan.to {
+    add_hours(&mut ctx, schedule, post.now);
+    if let Some(obj) = ctx.as_object_mut() {
+        obj.insert(
+            "history".into(),
+            serde_json::Value::String(history.to_string()),
+        );
+    }
+    match plan.to {
         Audience::Requester => {
-            let mut refs = inbound.references.clone();
-            refs.extend(inbound.message_id.clone());
-            (inbound.message_id.clone(), refs)
+            let r = guides.render(plan.kind.template(), ticket.language, &ctx)?;
+            post.to_requester(
+                ticket,
+                &Letter {
+                    kind: plan.kind.as_str(),
+                    subject: &r.subject,
+                    text: &r.text,
+                    html: r.html.as_deref(),
+                    auto: AutoSubmitted::AutoReplied,
+                },
+            )
         }
-        Audience::Admins => (None, vec![]),
-    };
-    let from = format!("{} <{}>", quoted_name(&support.team_name), support.address);
-    let auto_submitted = if plan.kind.is_auto_reply() {
-        AutoSubmitted::AutoReplied
-    } else {
-        AutoSubmitted::AutoGenerated
-    };
-    let raw = compose(&Draft {
-        from: &from,
-        to: &to,
-        subject: &subject,
-        text: &rendered.text,
-        html: rendered.html.as_deref(),
-        message_id: &message_id,
-        in_reply_to: in_reply_to.as_deref(),
-        references: &references,
-        auto_submitted,
-        extra_headers: &[("X-MFA-Desk-Ticket".to_string(), ticket.tag())],
-    })?;
-    tx.queue_mail(
-        Some(ticket.id),
-        &message_id,
-        plan.kind.as_str(),
-        plan.to.as_str(),
-        &support.address,
-        &to,
-        &raw,
-        now,
-    )?;
+        Audience::Admins => {
+            let r = guides.render_admin(plan.kind.template(), &ctx)?;
+            // Alerts go to everyone at once; other notices to the owner.
+            let everyone = plan.kind == MailKind::SecurityAlert || ticket.owner.is_none();
+            for admin in config.support.admins.iter().filter(|a| {
+                if everyone {
+                    a.on_duty || plan.kind == MailKind::SecurityAlert
+                } else {
+                    ticket
+                        .owner
+                        .as_deref()
+                        .is_some_and(|o| o.eq_ignore_ascii_case(&a.address))
+                }
+            }) {
+                post.to_admin(
+                    Some(ticket),
+                    admin,
+                    &Letter {
+                        kind: plan.kind.as_str(),
+                        subject: &r.subject,
+                        text: &r.text,
+                        html: r.html.as_deref(),
+                        auto: AutoSubmitted::AutoGenerated,
+                    },
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Out-of-hours values for the templates (`hours.closed`, `hours.next_open_*`).
+fn add_hours(ctx: &mut serde_json::Value, schedule: &Schedule, now: i64) {
+    let at = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let closed = !schedule.is_open(at);
+    let next = schedule.next_open(at);
+    const JA_DAYS: [&str; 7] = ["月", "火", "水", "木", "金", "土", "日"];
+    let ja_day = JA_DAYS[next.weekday().to_monday_zero_offset() as usize];
+    if let Some(obj) = ctx.as_object_mut() {
+        obj.insert(
+            "hours".into(),
+            serde_json::json!({
+                "closed": closed,
+                "next_open_ja": format!("{}月{}日({}) {}", next.month(), next.day(), ja_day, next.strftime("%-H:%M")),
+                "next_open_en": next.strftime("%a %-d %b, %-H:%M").to_string(),
+            }),
+        );
+    }
+}
+
+/// The ticket's history as lines for the admin notices.
+fn history_text(tx: &Tx<'_>, ticket: i64) -> Result<String, StoreError> {
+    Ok(tx
+        .events(ticket)?
+        .iter()
+        .map(|e| {
+            let when = jiff::Timestamp::from_second(e.at)
+                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            format!("{when}  {:<22} {}", e.kind, e.actor)
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// A mail claimed an admin's address but proved nothing: tell the admins.
+fn warn_unverified(
+    post: &Post<'_>,
+    admin: &Admin,
+    inbound: &Inbound,
+    ticket: Option<i64>,
+) -> Result<(), DeskError> {
+    let text = format!(
+        "A mail arrived with the From address of {} <{}>, but mfa-desk could not verify it:\n\
+         it does not answer a notice mfa-desk sent to that admin, and no trusted\n\
+         Authentication-Results header confirms it. It was treated as an employee's mail:\n\
+         no command was run and nothing was relayed.{}\n\n\
+         Subject: {}\n\n\
+         If you sent it, answer the ticket by replying to the notice mfa-desk sent you.\n\
+         If you did not, someone may be forging an admin's address.\n",
+        admin.name,
+        admin.address,
+        ticket
+            .map(|t| format!(" It was filed under {}.", tag(t)))
+            .unwrap_or_default(),
+        inbound.subject.replace(['\r', '\n'], " "),
+    );
+    for a in &post.config.support.admins {
+        post.to_admin(
+            None,
+            a,
+            &Letter {
+                kind: "unverified_admin",
+                subject: "[mfa-desk] A mail with an admin's address could not be verified",
+                text: &text,
+                html: None,
+                auto: AutoSubmitted::AutoGenerated,
+            },
+        )?;
+    }
     Ok(())
 }
 
@@ -464,78 +664,7 @@ fn record<'a>(
     }
 }
 
-/// A display name as an RFC 5322 quoted string (team names hold parentheses).
-fn quoted_name(name: &str) -> String {
-    let clean: String = name
-        .chars()
-        .filter(|c| !c.is_control())
-        .map(|c| if c == '"' { '\'' } else { c })
-        .collect();
-    format!("\"{}\"", clean.replace('\\', ""))
-}
-
-/// `[MFA-12]` anywhere in a subject.
-pub fn subject_tag(subject: &str) -> Option<i64> {
-    let start = subject.find("[MFA-")?;
-    let rest = &subject[start + 1..];
-    let end = rest.find(']')?;
-    parse_tag(&rest[..end])
-}
-
-/// The subject with the ticket tag once, and no piled-up prefixes.
-pub fn tagged_subject(tag: &str, subject: &str) -> String {
-    let one_line: String = subject
-        .chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .collect();
-    if one_line.contains(&format!("[{tag}]")) {
-        one_line.trim().to_string()
-    } else {
-        format!("[{tag}] {}", one_line.trim())
-    }
-}
-
-/// A fresh, unguessable Message-ID (128 random bits) naming its ticket.
-pub fn new_message_id(ticket: i64, support_address: &str) -> String {
-    let domain = support_address
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .unwrap_or("mfa-desk.invalid");
-    let mut bytes = [0u8; 16];
-    // getrandom failing means the OS has no entropy source: fall back to time
-    // and pid, still unique, and log it loudly.
-    if getrandom::fill(&mut bytes).is_err() {
-        tracing::error!("the operating system gave no random bytes; Message-IDs are less secret");
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        bytes = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
-    }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("mfa-{ticket}.{hex}@{domain}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subject_tags_are_found_and_not_piled_up() {
-        assert_eq!(subject_tag("Re: [MFA-12] コードが届かない"), Some(12));
-        assert_eq!(subject_tag("no tag"), None);
-        assert_eq!(tagged_subject("MFA-12", "Re: [MFA-12] x"), "Re: [MFA-12] x");
-        assert_eq!(
-            tagged_subject("MFA-3", "x\r\nBcc: evil@x"),
-            "[MFA-3] x  Bcc: evil@x"
-        );
-    }
-
-    #[test]
-    fn message_ids_are_unique() {
-        let a = new_message_id(1, "support@example.co.jp");
-        let b = new_message_id(1, "support@example.co.jp");
-        assert_ne!(a, b);
-        assert!(a.ends_with("@example.co.jp"));
-    }
+/// Whether the verdict says this is machine mail (never acted upon).
+fn is_machine(verdict: &Verdict) -> bool {
+    verdict.action == Action::Ignore
 }

@@ -4,8 +4,10 @@
 //!
 //! Every business rule lives here so it is tested with no network and no disk.
 
+pub mod admin;
 pub mod commands;
 pub mod feedback;
+pub mod hours;
 pub mod sender;
 pub mod thread;
 

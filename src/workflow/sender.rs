@@ -91,6 +91,7 @@ mod tests {
         vec![Admin {
             name: "Sato".into(),
             address: "sato@example.co.jp".into(),
+            on_duty: true,
         }]
     }
 
