@@ -52,6 +52,11 @@ fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
             continue;
         }
         let d = strsim::damerau_levenshtein(&s, &fw.stem);
+        // Six-letter stems only forgive a swapped pair ("reciev"): one changed
+        // letter there too often makes another word ("attach"/"attack").
+        if d == 1 && s.len().min(fw.stem.len()) < 7 && strsim::levenshtein(&s, &fw.stem) != 2 {
+            continue;
+        }
         if d <= max_edits && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, fw.id));
         }

@@ -30,6 +30,16 @@ pub fn classify(inbound: &Inbound, rules: &Rules) -> Verdict {
     let language = inbound.language;
     let subject_full = text::normalize(&inbound.subject);
     let subject = text::strip_subject_prefixes(&subject_full);
+    // A reply's subject names the earlier topic; what is new is in the body
+    // ("Re: Locked out" + "thanks, that fixed it" is not a lock-out).
+    let subject_weight = if text::is_reply(&subject_full) || !inbound.in_reply_to.is_empty() {
+        rules.settings.reply_subject_weight
+    } else if subject.len() != subject_full.trim_start().len() {
+        // A forward's subject is what the sender chose to show us: plain weight.
+        1.0
+    } else {
+        rules.settings.subject_weight
+    };
     let body = text::normalize(&text::own_text(&inbound.new_text));
 
     let auto = auto::detect(inbound, &rules.auto, &subject_full, &body);
@@ -41,7 +51,7 @@ pub fn classify(inbound: &Inbound, rules: &Rules) -> Verdict {
     let mut body_hits = Vec::new();
     matcher::find(rules, subject, &mut subject_hits);
     matcher::find(rules, &body, &mut body_hits);
-    let scored = score(rules, &subject_hits, &body_hits);
+    let scored = score(rules, subject_weight, &subject_hits, &body_hits);
 
     let passing: Vec<usize> = (0..rules.categories.len())
         .filter(|&i| scored.scores[i] >= rules.categories[i].threshold)
@@ -54,15 +64,19 @@ pub fn classify(inbound: &Inbound, rules: &Rules) -> Verdict {
         return abstain(rules, language, &scored, None);
     }
 
-    // Drop every category that another passing category outranks.
+    // Drop every category that another passing category outranks — when the
+    // outranker is not itself a passing remark next to a much stronger topic.
     let survivors: Vec<usize> = passing
         .iter()
         .copied()
         .filter(|&i| {
             let c = rules.categories[i].category;
-            !passing
-                .iter()
-                .any(|&j| j != i && rules.categories[j].outranks.contains(&c))
+            !passing.iter().any(|&j| {
+                let o = &rules.categories[j];
+                j != i
+                    && o.outranks.contains(&c)
+                    && scored.scores[j] >= o.outrank_ratio * scored.scores[i]
+            })
         })
         .collect();
     let mut ranked = if survivors.is_empty() {
@@ -114,28 +128,28 @@ impl Scored {
     }
 }
 
-fn score(rules: &Rules, subject_hits: &[Hit], body_hits: &[Hit]) -> Scored {
+fn score(rules: &Rules, subject_weight: f32, subject_hits: &[Hit], body_hits: &[Hit]) -> Scored {
     let mut scores = vec![0.0f32; rules.categories.len()];
     let mut evidence = Vec::new();
-    // Each term counts once: in the subject if it is there un-negated, else in the body.
-    let mut seen: Vec<u32> = Vec::new();
-    let subject_weight = rules.settings.subject_weight;
-    for (hits, place, factor) in [
-        (subject_hits, "subject", subject_weight),
-        (body_hits, "body", 1.0),
-    ] {
+    // Each term counts once: in the subject if it is there un-negated, else
+    // in the body. A `once` group counts only its first (best-placed) term.
+    let mut seen_terms: Vec<u32> = Vec::new();
+    let mut seen_groups: Vec<u32> = Vec::new();
+    for (hits, place, factor) in [(subject_hits, "subject", subject_weight), (body_hits, "body", 1.0)] {
         for h in hits.iter().filter(|h| !h.negated) {
-            if seen.contains(&h.term) {
+            if seen_terms.contains(&h.term) {
                 continue;
             }
-            seen.push(h.term);
+            seen_terms.push(h.term);
             let term = &rules.terms[h.term as usize];
+            if let Some(g) = term.once_group {
+                if seen_groups.contains(&g) {
+                    continue;
+                }
+                seen_groups.push(g);
+            }
             // Counter-evidence ("found it") is not amplified by the subject.
-            let w = if term.weight > 0.0 {
-                term.weight * factor
-            } else {
-                term.weight
-            };
+            let w = if term.weight > 0.0 { term.weight * factor } else { term.weight };
             scores[term.cat] += w;
             evidence.push((term.cat, format!("{place}:{}", term.label)));
         }
@@ -158,4 +172,39 @@ fn abstain(rules: &Rules, language: Language, scored: &Scored, note: Option<Stri
         0.5 + 0.4 * (1.0 - best.min(1.0))
     };
     Verdict::new(Category::Other, language, confidence, matched)
+}
+
+#[cfg(test)]
+mod debug_tests {
+    #[test]
+    #[ignore]
+    fn debug_file() {
+        let path = std::env::var("DBG_FILE").unwrap_or_default();
+        let raw = std::fs::read(&path).unwrap_or_default();
+        let inbound = crate::parse::parse(&raw);
+        let rules = super::Rules::from_toml(
+            &std::fs::read_to_string("config/rules.toml").unwrap_or_default(),
+            "r",
+        )
+        .expect("rules");
+        println!(
+            "SUBJECT {:?}\nNEW {:?}\nQUOTED {:?}",
+            inbound.subject,
+            inbound.new_text,
+            inbound.quoted_text.chars().take(200).collect::<String>()
+        );
+        let body = super::text::normalize(&super::text::own_text(&inbound.new_text));
+        println!("OWN {body:?}");
+        let mut hits = Vec::new();
+        super::matcher::find(&rules, &body, &mut hits);
+        for h in hits {
+            println!(
+                "{} {} neg={}",
+                rules.terms[h.term as usize].label,
+                rules.categories[rules.terms[h.term as usize].cat].category,
+                h.negated
+            );
+        }
+        println!("{:?}", super::classify(&inbound, &rules));
+    }
 }

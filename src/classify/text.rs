@@ -6,13 +6,13 @@
 //! mail; the rules side (term stems, indexes) is prepared once at load.
 
 use std::borrow::Cow;
-use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+use unicode_normalization::{IsNormalized, is_nfkc_quick};
 
 /// NFKC + lower case, with the typographic apostrophes folded to `'` so
 /// "didn’t" (Outlook, macOS) matches "didn't".
 ///
-/// `parse::normalize` will do the same once it lands; this stays private to
-/// classify until then so both sides of a match are normalised identically.
+/// The NFKC + lower-case step is `parse::normalize`'s; the fast paths skip
+/// it when the text is already NFKC (most mail), with the same result.
 pub fn normalize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     if s.is_ascii() {
@@ -30,7 +30,7 @@ pub fn normalize(s: &str) -> String {
             push(&mut out, c);
         }
     } else {
-        for c in s.nfkc() {
+        for c in crate::parse::normalize(s).chars() {
             push(&mut out, c);
         }
     }
@@ -55,6 +55,12 @@ pub fn strip_subject_prefixes(subject: &str) -> &str {
         s = s[cut..].trim_start();
     }
     s
+}
+
+/// Whether a (normalised) subject starts with a reply prefix ("Re:", "返信:").
+pub fn is_reply(subject: &str) -> bool {
+    let s = subject.trim_start();
+    ["re:", "re :", "aw:", "sv:", "vs:", "返信:", "re："].iter().any(|p| s.starts_with(p))
 }
 
 /// The part of a body the sender wrote in this mail.
