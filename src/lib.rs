@@ -19,6 +19,8 @@
 
 pub mod classify;
 pub mod config;
+pub mod digest;
+pub mod faq;
 pub mod parse;
 pub mod reply;
 pub mod secret;
