@@ -411,6 +411,8 @@ EOF
 smtpd_tls_cert_file = $DIR/tls/cert.pem
 smtpd_tls_key_file = $DIR/tls/key.pem
 smtpd_tls_security_level = may
+# "(using TLSv1.3 with cipher ...)" in Received: lets tests prove TLS was used.
+smtpd_tls_received_header = yes
 EOF
   fi
   cat >> "$PF/etc/main.cf" <<EOF

@@ -18,13 +18,14 @@
 use super::SendError;
 use crate::config::{SmtpConfig, Tls};
 use crate::secret;
-use crate::source::imap::is_loopback_host;
+use crate::source::imap::{is_loopback_host, rustls_error_words};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls as LettreTls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+use tokio_rustls::rustls;
 use tracing::debug;
 
 /// lettre's timeout covers each network step (connect, each reply).
@@ -190,7 +191,9 @@ impl SmtpMailer {
             return SendError::Transient(format!("{addr} deferred: {}", error_chain(e)));
         }
         let io_kind = io_error_kind(e);
-        let why = if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
+        let why = if let Some(tls) = rustls_error(e) {
+            rustls_error_words(&self.cfg.host, tls)
+        } else if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
             format!(
                 "cannot connect to {addr}: connection refused (is the server running, and is the port right?)"
             )
@@ -239,6 +242,26 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     text
+}
+
+/// The rustls error somewhere in the chain (lettre wraps a failed STARTTLS
+/// upgrade as a connection error, with the rustls error inside an io::Error).
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(r) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Some(r);
+        }
+        source = s.source();
+    }
+    None
 }
 
 fn io_error_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {

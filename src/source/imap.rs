@@ -747,6 +747,7 @@ async fn idle(c: Conn, shutdown: &mut watch::Receiver<bool>) -> Result<Conn, Str
         Ok(Ok(())) => {}
     }
     let started = Instant::now();
+    debug!("IDLE: waiting for new mail");
     let outcome = {
         let (fut, stop) = handle.wait_with_timeout(IDLE_RENEW);
         tokio::pin!(fut);
@@ -1069,10 +1070,17 @@ pub(crate) fn connect_error_words(addr: &str, e: &std::io::Error) -> String {
 }
 
 pub(crate) fn tls_error_words(host: &str, e: &std::io::Error) -> String {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(inner) => rustls_error_words(host, inner),
+        None => format!("TLS with {host} failed: {e}"),
+    }
+}
+
+/// A rustls failure in words an admin can act on (shared with SMTP).
+pub(crate) fn rustls_error_words(host: &str, e: &rustls::Error) -> String {
     use rustls::CertificateError as C;
-    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-    let why = match inner {
-        Some(rustls::Error::InvalidCertificate(c)) => match c {
+    let why = match e {
+        rustls::Error::InvalidCertificate(c) => match c {
             C::NotValidForName | C::NotValidForNameContext { .. } => format!(
                 "the server's certificate is not valid for the name `{host}` (it was issued for another \
                  host name); set host to a name the certificate names"
@@ -1091,12 +1099,11 @@ pub(crate) fn tls_error_words(host: &str, e: &std::io::Error) -> String {
             }
             other => format!("the server's certificate was refused: {other:?}"),
         },
-        Some(rustls::Error::InvalidMessage(_)) => {
+        rustls::Error::InvalidMessage(_) => {
             "the server did not speak TLS (is this a plain-text port? try tls = \"starttls\")"
                 .to_string()
         }
-        Some(other) => other.to_string(),
-        None => e.to_string(),
+        other => other.to_string(),
     };
     format!("TLS with {host} failed: {why}")
 }
