@@ -131,6 +131,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Classify { json, rules, files } => classify_files(&cli.config, json, rules, files),
         Command::Run { once, backfill } => {
             let config = Config::load(&cli.config)?;
+            let _lock = mfa_desk::store::WorkerLock::acquire(&config.store.path)?;
             let desk = open_desk(config)?;
             match desk.config.mailbox.clone() {
                 Mailbox::Folder { .. } => run_once(desk),

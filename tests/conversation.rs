@@ -488,7 +488,7 @@ fn a_note_stays_internal() {
 #[test]
 fn lost_phone_alerts_every_admin_at_once_even_at_night() {
     let mut desk = desk();
-    // Saturday 2026-11-28 03:00 JST.
+    // Thursday 2026-12-03 03:00 JST: out of hours.
     let night = 1_796_234_400;
     deliver(
         &mut desk,

@@ -35,6 +35,10 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    #[error(
+        "another mfa-desk is already running on {path} (one worker per mailbox); stop it first, or point this one at another [store] path"
+    )]
+    Locked { path: String },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("the database holds a value this version cannot read: {0}")]
@@ -610,6 +614,48 @@ fn row_to_ticket(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Ticket>> {
     }))
 }
 
+/// Held while a worker runs: a second `mfa-desk run` on the same store
+/// refuses to start instead of answering the same mail twice.
+#[derive(Debug)]
+pub struct WorkerLock {
+    _file: std::fs::File,
+}
+
+impl WorkerLock {
+    /// Take the lock next to the database (`<db>.lock`). The OS releases it
+    /// when the process ends, however it ends.
+    pub fn acquire(db: &Path) -> Result<WorkerLock> {
+        let mut name = db.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StoreError::Folder {
+                path: path.display().to_string(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(WorkerLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+                path: db.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Folder {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+}
+
 /// Create the file with mode 0600 if it does not exist: tickets hold personal data.
 fn create_private(path: &Path) -> std::io::Result<()> {
     if path.exists() {
@@ -623,4 +669,56 @@ fn create_private(path: &Path) -> std::io::Result<()> {
         opts.mode(0o600);
     }
     opts.open(path).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_worker_on_the_same_store_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("desk.sqlite3");
+        let first = WorkerLock::acquire(&db).expect("first worker");
+        let err = WorkerLock::acquire(&db).expect_err("second worker must be refused");
+        assert!(err.to_string().contains("already running"), "{err}");
+        drop(first);
+        WorkerLock::acquire(&db).expect("free again once the first is gone");
+    }
+
+    #[test]
+    fn the_database_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("desk.sqlite3");
+        Store::open(&db).expect("open");
+        let mode = std::fs::metadata(&db).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_message_is_recorded_once() {
+        let mut store = Store::open_in_memory().expect("store");
+        let rec = MessageRecord {
+            dedup_key: "a@b",
+            source_ref: "x",
+            ticket_id: None,
+            from_addr: "a@b",
+            subject: "s",
+            new_text: "t",
+            category: Category::Other,
+            action: "queue",
+            language: Language::En,
+            confidence: 0.5,
+            matched: &[],
+            problems: &[],
+            raw: None,
+            received_at: 0,
+        };
+        let tx = store.begin().expect("tx");
+        assert!(tx.insert_message(&rec).expect("insert"));
+        assert!(!tx.insert_message(&rec).expect("insert again"));
+        tx.commit().expect("commit");
+        assert!(store.seen("a@b").expect("seen"));
+    }
 }
