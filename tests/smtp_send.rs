@@ -232,3 +232,49 @@ async fn starttls_and_implicit_tls_with_a_private_ca() {
         .unwrap_err();
     assert!(err.to_string().contains("unknown authority"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_with_password_and_a_wrong_password_is_permanent() {
+    let Some(stack) = MailStack::start("login_with_password") else {
+        return;
+    };
+    let mut cfg = stack.smtp_config();
+    cfg.username = Some(SUPPORT.into());
+    cfg.password_command = Some(format!("printf '%s' '{}'", stack.password));
+    let mailer = SmtpMailer::new(&cfg).unwrap();
+    let summary = mailer.check().await.unwrap();
+    assert!(
+        summary.contains(&format!("logged in as {SUPPORT}")),
+        "{summary}"
+    );
+    let id = format!("<auth-{:x}@example.test>", rand_u64());
+    mailer
+        .send_raw(SUPPORT, &[EMPLOYEE.to_string()], &reply_bytes(&id, "<p@x>"))
+        .await
+        .unwrap();
+    stack
+        .wait_for_message(EMPLOYEE, "INBOX", &id, Duration::from_secs(10))
+        .await;
+
+    cfg.password_command = Some("echo wrong-password".into());
+    let err = SmtpMailer::new(&cfg).unwrap().check().await.unwrap_err();
+    eprintln!("{err}");
+    assert!(err.is_permanent(), "{err}");
+    assert!(err.to_string().contains("535"), "{err}");
+    assert!(
+        !err.to_string().contains("wrong-password"),
+        "the secret leaked: {err}"
+    );
+
+    // A broken password command is worth retrying (a vault may be locked for a moment).
+    cfg.password_command = Some("exit 2".into());
+    let err = SmtpMailer::new(&cfg)
+        .unwrap()
+        .send_raw(SUPPORT, &[EMPLOYEE.to_string()], b"Subject: x\r\n\r\nx\r\n")
+        .await
+        .unwrap_err();
+    assert!(
+        !err.is_permanent() && err.to_string().contains("exit status 2"),
+        "{err}"
+    );
+}

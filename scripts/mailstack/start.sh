@@ -356,6 +356,14 @@ service lmtp {
   }
 }
 recipient_delimiter = +
+
+# SMTP AUTH for Postfix (smtpd_sasl_type = dovecot): the same users and
+# passwords as IMAP, so tests can log in to SMTP (PLAIN/LOGIN) too.
+service auth {
+  unix_listener auth-postfix {
+    mode = 0666
+  }
+}
 EOF
 if [ "$TLS" = 1 ]; then
   cat >> "$DIR/dovecot.conf" <<EOF
@@ -404,6 +412,13 @@ biff = no
 append_dot_mydomain = no
 smtputf8_enable = no
 recipient_delimiter = +
+
+# SMTP AUTH (optional: loopback may send without it) against Dovecot's users.
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = $RUN_DIR/auth-postfix
+smtpd_sasl_security_options = noanonymous
+smtpd_tls_auth_only = no
 EOF
   if [ "$TLS" = 1 ]; then
     cat >> "$PF/etc/main.cf" <<EOF
