@@ -135,7 +135,10 @@ fn score(rules: &Rules, subject_weight: f32, subject_hits: &[Hit], body_hits: &[
     // in the body. A `once` group counts only its first (best-placed) term.
     let mut seen_terms: Vec<u32> = Vec::new();
     let mut seen_groups: Vec<u32> = Vec::new();
-    for (hits, place, factor) in [(subject_hits, "subject", subject_weight), (body_hits, "body", 1.0)] {
+    for (hits, place, factor) in [
+        (subject_hits, "subject", subject_weight),
+        (body_hits, "body", 1.0),
+    ] {
         for h in hits.iter().filter(|h| !h.negated) {
             if seen_terms.contains(&h.term) {
                 continue;
@@ -149,7 +152,11 @@ fn score(rules: &Rules, subject_weight: f32, subject_hits: &[Hit], body_hits: &[
                 seen_groups.push(g);
             }
             // Counter-evidence ("found it") is not amplified by the subject.
-            let w = if term.weight > 0.0 { term.weight * factor } else { term.weight };
+            let w = if term.weight > 0.0 {
+                term.weight * factor
+            } else {
+                term.weight
+            };
             scores[term.cat] += w;
             evidence.push((term.cat, format!("{place}:{}", term.label)));
         }

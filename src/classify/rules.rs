@@ -171,7 +171,7 @@ pub(crate) struct CategoryRules {
     pub related: Vec<Category>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum TermKind {
     /// Segments of consecutive word ids; segments are joined by `..` gaps.
     En(Vec<Vec<u32>>),
@@ -224,6 +224,8 @@ pub struct Rules {
     pub(crate) en_not: Vec<String>,
     /// English terms whose first word is `{not}`.
     pub(crate) not_first: Vec<u32>,
+    /// Every (category, term) compiled so far, to drop duplicates.
+    compiled: std::collections::HashSet<(usize, TermKind)>,
     /// Japanese negation cues (compact normalised).
     pub(crate) ja_negators: Vec<Vec<char>>,
 }
@@ -539,6 +541,10 @@ impl Rules {
             }
             TermKind::Ja(atoms)
         };
+        // "works now" and "working now" stem alike: the same term twice would count twice.
+        if !self.compiled.insert((cat, kind.clone())) {
+            return Ok(());
+        }
         let id = self.terms.len() as u32;
         match &kind {
             TermKind::En(segs) if segs[0][0] == NOT_WORD => self.not_first.push(id),

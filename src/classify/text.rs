@@ -60,7 +60,9 @@ pub fn strip_subject_prefixes(subject: &str) -> &str {
 /// Whether a (normalised) subject starts with a reply prefix ("Re:", "返信:").
 pub fn is_reply(subject: &str) -> bool {
     let s = subject.trim_start();
-    ["re:", "re :", "aw:", "sv:", "vs:", "返信:", "re："].iter().any(|p| s.starts_with(p))
+    ["re:", "re :", "aw:", "sv:", "vs:", "返信:", "re："]
+        .iter()
+        .any(|p| s.starts_with(p))
 }
 
 /// The part of a body the sender wrote in this mail.
