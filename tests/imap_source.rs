@@ -424,3 +424,61 @@ async fn tls_implicit_and_starttls_with_a_private_ca() {
         .to_string();
     assert!(err.contains("did not speak TLS"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uidvalidity_change_rescans_without_losing_handled_marks() {
+    let Some(stack) = MailStack::start("uidvalidity_change_rescans") else {
+        return;
+    };
+    let mut src = ImapSource::new(stack.imap_config(SUPPORT));
+    let handled = unique("handled before");
+    stack.send_mail(EMPLOYEE, SUPPORT, &handled, "x").await;
+    let first = fetch_until(&mut src, &handled, Duration::from_secs(10)).await;
+    src.mark_handled(&first.source_ref).await.unwrap();
+    let pending = unique("pending across renumbering");
+    stack.send_mail(EMPLOYEE, SUPPORT, &pending, "x").await;
+    let old = fetch_until(&mut src, &pending, Duration::from_secs(10)).await;
+
+    stack.doveadm(&[
+        "mailbox",
+        "update",
+        "-u",
+        SUPPORT,
+        "--uid-validity",
+        "12345",
+        "INBOX",
+    ]);
+
+    // The server renumbered the folder: old references are refused in words,
+    // the re-scan hands out new ones, and the keyword kept handled mail out.
+    let (_tx, mut rx) = watch::channel(false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let renewed = loop {
+        if let Ok(list) = src.fetch_unhandled(10).await
+            && let Some(f) = list
+                .iter()
+                .find(|f| f.source_ref.starts_with("imap:12345:"))
+        {
+            assert_eq!(
+                list.len(),
+                1,
+                "handled mail came back after the renumbering"
+            );
+            assert!(String::from_utf8_lossy(&f.raw).contains(&pending));
+            break f.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no re-scan under the new UIDVALIDITY"
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(2), src.wait_for_new_mail(&mut rx)).await;
+    };
+    let err = src
+        .mark_handled(&old.source_ref)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("UIDVALIDITY"), "{err}");
+    src.mark_handled(&renewed.source_ref).await.unwrap();
+    assert!(src.fetch_unhandled(10).await.unwrap().is_empty());
+}

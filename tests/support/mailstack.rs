@@ -224,6 +224,21 @@ impl MailStack {
         self.ctl("start-dovecot");
     }
 
+    /// Run `doveadm` against this instance (e.g. to change a folder's UIDVALIDITY).
+    pub fn doveadm(&self, args: &[&str]) {
+        let out = Command::new("doveadm")
+            .arg("-c")
+            .arg(self.dir.join("dovecot.conf"))
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run doveadm: {e}"));
+        assert!(
+            out.status.success(),
+            "doveadm {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Stop Postfix: the SMTP port refuses connections.
     pub fn stop_smtp(&self) {
         self.ctl("stop-smtp");
