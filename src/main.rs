@@ -102,6 +102,31 @@ enum Command {
         #[arg(long = "as")]
         actor: Option<String>,
     },
+    /// The weekly digest: `--preview --out DIR` writes it to a folder, `--send` sends it now.
+    Digest {
+        /// Write digest.html, digest.txt and chart.png to --out instead of sending.
+        #[arg(
+            long,
+            conflicts_with = "send",
+            required_unless_present = "send",
+            requires = "out"
+        )]
+        preview: bool,
+        /// Queue the digest now (and deliver it, unless the service is running).
+        #[arg(long)]
+        send: bool,
+        /// The ISO week, e.g. 2026-W47 (default: the last complete week).
+        #[arg(long)]
+        week: Option<String>,
+        /// The folder for --preview.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write the guides as a static FAQ site (both languages) to a folder.
+    Faq {
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -257,6 +282,15 @@ fn run(cli: Cli) -> Result<()> {
             text,
             actor,
         } => admin_cli(&cli.config, &ticket, actor, &format!("#note\n{text}")),
+        Command::Digest {
+            send: true, week, ..
+        } => mfa_desk::digest::cli::send_command(&cli.config, week.as_deref()),
+        Command::Digest { week, out, .. } => mfa_desk::digest::cli::preview_command(
+            &cli.config,
+            week.as_deref(),
+            &out.unwrap_or_else(|| PathBuf::from("digest-preview")),
+        ),
+        Command::Faq { out } => mfa_desk::digest::cli::faq_command(&cli.config, &out),
         Command::Check => {
             let config = Config::load(&cli.config)?;
             println!("config {}: ok", config.path.display());

@@ -265,6 +265,13 @@ fn known_traffic(store: &mut Store) {
         "self_service",
         "alice@example.co.jp",
     );
+    // A "thanks" afterwards does not put a guide-solved ticket in the queue.
+    tr.event(
+        t1,
+        t("2026-11-17T09:05"),
+        "employee_reply",
+        "alice@example.co.jp",
+    );
     let t2 = tr.open(
         "bob@example.co.jp",
         "new phone",

@@ -14,6 +14,7 @@
 //! whichever attempt commits first wins and every later one is a no-op.
 
 pub mod chart;
+pub mod cli;
 pub mod render;
 pub mod stats;
 

@@ -376,13 +376,18 @@ pub fn duration(secs: i64, lang: Language) -> String {
     let secs = secs.max(0);
     let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
     let ja = lang == Language::Ja;
-    match (d, h) {
-        (0, 0) if ja => format!("{m}分"),
-        (0, 0) => format!("{m} min"),
-        (0, _) if ja => format!("{h}時間{m}分"),
-        (0, _) => format!("{h} h {m} min"),
-        _ if ja => format!("{d}日{h}時間"),
-        _ => format!("{d} d {h} h"),
+    // Two units at most, and no zero remainder ("1 h", not "1 h 0 min").
+    match (d, h, m) {
+        (0, 0, m) if ja => format!("{m}分"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) if ja => format!("{h}時間"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) if ja => format!("{h}時間{m}分"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) if ja => format!("{d}日"),
+        (d, 0, _) => format!("{d} d"),
+        (d, h, _) if ja => format!("{d}日{h}時間"),
+        (d, h, _) => format!("{d} d {h} h"),
     }
 }
 
@@ -573,6 +578,8 @@ mod tests {
         assert_eq!(duration(45 * 60, Language::En), "45 min");
         assert_eq!(duration(3 * 3600 + 20 * 60, Language::En), "3 h 20 min");
         assert_eq!(duration(2 * 86_400 + 4 * 3600, Language::Ja), "2日4時間");
+        assert_eq!(duration(3600, Language::Ja), "1時間");
+        assert_eq!(duration(86_400, Language::En), "1 d");
         assert_eq!(delta(5, 3), "+2");
         assert_eq!(delta(3, 5), "−2");
         assert_eq!(delta(1, 1), "±0");

@@ -423,7 +423,11 @@ pub fn compute(
         if let Some(q) = row.queued_at {
             let target = settings.target_secs(t.priority);
             let deadline = q + target;
-            let missed = deadline <= now_s && row.first_response_at.is_none_or(|fr| fr > deadline);
+            // Closed before the deadline (or answered in time) is not a miss.
+            let closed_in_time = row.resolved_at.is_some_and(|r| r <= deadline);
+            let missed = deadline <= now_s
+                && !closed_in_time
+                && row.first_response_at.is_none_or(|fr| fr > deadline);
             if missed && this_w.has(deadline) {
                 missed_targets.push(Missed {
                     ticket: t.clone(),
@@ -536,20 +540,25 @@ fn sum(rows: &[CategoryCount]) -> Compare<i64> {
 fn load_tickets(store: &Store, now: i64) -> Result<Vec<Row>, DigestError> {
     let conn = store.connection();
     // Entering the queue: an `opened` event whose action needs a person, a
-    // "not solved" answer, or a failure handed to a person. The earliest one
-    // counts: the first-response clock starts there.
+    // "not solved" answer, a reopening, a failure handed to a person, or any
+    // other employee reply (which moves a guide ticket to the people, but
+    // leaves a ticket the guide solved alone where it is: see below). The
+    // earliest one counts: the first-response clock starts there.
     let mut queued: HashMap<i64, i64> = HashMap::new();
+    let mut replied: HashMap<i64, i64> = HashMap::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT ticket_id, MIN(at) FROM events
-             WHERE kind IN ('feedback_not_solved', 'needs_person')
+            "SELECT ticket_id, kind = 'employee_reply', MIN(at) FROM events
+             WHERE kind IN ('feedback_not_solved', 'needs_person', 'reopened_by_employee', 'employee_reply')
                 OR (kind = 'opened' AND json_valid(detail)
                     AND json_extract(detail, '$.action') IN ('auto_reply_and_queue', 'security_alert', 'queue'))
-             GROUP BY ticket_id",
+             GROUP BY ticket_id, kind = 'employee_reply'",
         )?;
         let mut q = stmt.query([])?;
         while let Some(r) = q.next()? {
-            queued.insert(r.get(0)?, r.get(1)?);
+            let (id, reply, at): (i64, bool, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let map = if reply { &mut replied } else { &mut queued };
+            map.insert(id, at);
         }
     }
     let mut stmt = conn.prepare_cached(
@@ -577,6 +586,17 @@ fn load_tickets(store: &Store, now: i64) -> Result<Vec<Row>, DigestError> {
             continue;
         };
         let created_at: i64 = r.get(8)?;
+        let resolution: Option<String> = r.get(7)?;
+        // A "thanks" after the guide solved it is not a request for a person.
+        let guide_solved = matches!(
+            resolution.as_deref(),
+            Some("self_service" | "presumed_solved")
+        );
+        let reply = replied.get(&id).copied().filter(|_| !guide_solved);
+        let queued_at = match (queued.get(&id).copied(), reply) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         rows.push(Row {
             ticket: TicketRow {
                 id,
@@ -587,14 +607,14 @@ fn load_tickets(store: &Store, now: i64) -> Result<Vec<Row>, DigestError> {
                 status,
                 priority,
                 owner: r.get(6)?,
-                resolution: r.get(7)?,
+                resolution,
                 created_at,
                 age_secs: (now - created_at).max(0),
             },
             updated_at: r.get(9)?,
             first_response_at: r.get(10)?,
             resolved_at: r.get(11)?,
-            queued_at: queued.get(&id).copied(),
+            queued_at,
         });
     }
     Ok(rows)
@@ -763,60 +783,90 @@ const STOP_WORDS: &[&str] = &[
     "being",
 ];
 
-/// Japanese bigrams that are mail politeness, not content.
+/// Kanji bigrams that are mail politeness or chrome, not content.
 const STOP_BIGRAMS: &[&str] = &[
-    "世話", "お世", "宜し", "願い", "失礼", "連絡", "申し", "確認", "質問", "問い", "お問", "合わ",
-    "合せ", "件名", "本日", "以上", "部署", "担当", "情報", "報シ", "シス", "ステ", "テム", "サポ",
-    "ポー", "ート",
+    "世話", "失礼", "連絡", "確認", "質問", "件名", "本日", "以上", "部署", "担当", "情報", "何卒",
+    "先日", "今回", "問合",
 ];
 
-/// The terms of a text, each once: English words of three or more letters
-/// and, for Japanese, bigrams of kanji and katakana runs (hiragana is mostly
-/// grammar). Compared after [`normalize`] (width and case folded).
+/// Katakana words every support mail has.
+const STOP_KATAKANA: &[&str] = &["システム", "サポート", "メール", "ヘルプ", "デスク"];
+
+/// The terms of a text, each once: English words of three or more letters;
+/// for Japanese, katakana words whole (loanwords: プリンター, ケーブル) and
+/// bigrams of kanji runs (hiragana is mostly grammar). Compared after
+/// [`normalize`] (width and case folded).
 pub fn terms(text: &str) -> BTreeSet<String> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Kind {
+        Latin,
+        Kanji,
+        Katakana,
+        Other,
+    }
+    let kind = |c: char| {
+        if c.is_ascii_alphanumeric() {
+            Kind::Latin
+        } else if is_kanji(c) {
+            Kind::Kanji
+        } else if is_katakana(c) {
+            Kind::Katakana
+        } else {
+            Kind::Other
+        }
+    };
     let text = normalize(text);
     let mut out = BTreeSet::new();
-    let mut word = String::new();
     let mut run: Vec<char> = Vec::new();
-    let flush_word = |word: &mut String, out: &mut BTreeSet<String>| {
-        if word.chars().count() >= 3
-            && !word.chars().all(|c| c.is_ascii_digit())
-            && !STOP_WORDS.contains(&word.as_str())
-        {
-            out.insert(std::mem::take(word));
-        }
-        word.clear();
-    };
-    let flush_run = |run: &mut Vec<char>, out: &mut BTreeSet<String>| {
-        for pair in run.windows(2) {
-            let bigram: String = pair.iter().collect();
-            if !STOP_BIGRAMS.contains(&bigram.as_str()) {
-                out.insert(bigram);
+    let mut run_kind = Kind::Other;
+    let flush = |run: &mut Vec<char>, k: Kind, out: &mut BTreeSet<String>| {
+        let word: String = run.iter().collect();
+        match k {
+            Kind::Latin => {
+                if run.len() >= 3
+                    && !run.iter().all(|c| c.is_ascii_digit())
+                    && !STOP_WORDS.contains(&word.as_str())
+                {
+                    out.insert(word);
+                }
             }
+            Kind::Katakana => {
+                if run.len() >= 2 && !STOP_KATAKANA.contains(&word.as_str()) {
+                    out.insert(word);
+                }
+            }
+            Kind::Kanji => {
+                for pair in run.windows(2) {
+                    let bigram: String = pair.iter().collect();
+                    if !STOP_BIGRAMS.contains(&bigram.as_str()) {
+                        out.insert(bigram);
+                    }
+                }
+            }
+            Kind::Other => {}
         }
         run.clear();
     };
     for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            flush_run(&mut run, &mut out);
-            word.push(c);
-        } else if is_kanji_or_katakana(c) {
-            flush_word(&mut word, &mut out);
+        let k = kind(c);
+        if k != run_kind {
+            flush(&mut run, run_kind, &mut out);
+            run_kind = k;
+        }
+        if k != Kind::Other {
             run.push(c);
-        } else {
-            flush_word(&mut word, &mut out);
-            flush_run(&mut run, &mut out);
         }
     }
-    flush_word(&mut word, &mut out);
-    flush_run(&mut run, &mut out);
+    flush(&mut run, run_kind, &mut out);
     out
 }
 
-fn is_kanji_or_katakana(c: char) -> bool {
-    matches!(c,
-        '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '々'
-        | '\u{30A0}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}')
+fn is_kanji(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '々')
+}
+
+fn is_katakana(c: char) -> bool {
+    matches!(c, '\u{30A1}'..='\u{30FA}' | 'ー' | '\u{31F0}'..='\u{31FF}')
 }
 
 /// Tickets each admin handled in the two weeks.
@@ -902,7 +952,8 @@ mod tests {
         assert!(t.contains("printer"));
         assert!(!t.contains("the"));
         assert!(t.contains("印刷"), "{t:?}");
-        assert!(t.contains("プリ"));
+        assert!(t.contains("プリンター"), "{t:?}");
+        assert!(!t.contains("プリ"));
         assert!(!t.contains("世話"));
         assert!(!t.iter().any(|x| x.contains('つ')));
     }
