@@ -76,6 +76,51 @@ pub struct Config {
     pub security: Security,
     pub hours: Hours,
     pub routing: Routing,
+    pub limits: Limits,
+}
+
+/// Limits on automatic replies (`[limits]`): past them a person answers
+/// instead, so mfa-desk can never be one end of a mail loop.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Automatic replies per ticket and recipient in 10 minutes.
+    #[serde(default = "default_per_ticket")]
+    pub per_ticket_10min: i64,
+    /// Automatic replies per recipient in 10 minutes, all tickets.
+    #[serde(default = "default_per_recipient")]
+    pub per_recipient_10min: i64,
+    /// Automatic replies per recipient per day.
+    #[serde(default = "default_per_day")]
+    pub per_recipient_day: i64,
+    /// The same mail again from the same sender within this many seconds
+    /// joins the first one's ticket instead of opening another.
+    #[serde(default = "default_twin_window")]
+    pub repeat_window_secs: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_ticket_10min: default_per_ticket(),
+            per_recipient_10min: default_per_recipient(),
+            per_recipient_day: default_per_day(),
+            repeat_window_secs: default_twin_window(),
+        }
+    }
+}
+
+fn default_per_ticket() -> i64 {
+    10
+}
+fn default_per_recipient() -> i64 {
+    30
+}
+fn default_per_day() -> i64 {
+    40
+}
+fn default_twin_window() -> i64 {
+    3600
 }
 
 /// How admins are recognised beyond their From address (`[security]`).
@@ -437,6 +482,8 @@ struct RawConfig {
     hours: Hours,
     #[serde(default)]
     routing: Routing,
+    #[serde(default)]
+    limits: Limits,
 }
 
 fn default_rules_path() -> PathBuf {
@@ -560,6 +607,7 @@ impl Config {
             security: raw.security,
             hours: raw.hours,
             routing: raw.routing,
+            limits: raw.limits,
         })
     }
 

@@ -47,6 +47,9 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// How long an address whose mail bounced for good gets no automatic mail.
+pub const SUPPRESS_AFTER_BOUNCE_SECS: i64 = 30 * 86_400;
+
 pub struct Store {
     conn: Connection,
 }
@@ -333,6 +336,15 @@ impl Store {
             "UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE id = ?1",
             params![mail.id, now, error],
         )?;
+        if error.contains("permanent") {
+            for r in &mail.rcpt_to {
+                tx.suppress(
+                    r,
+                    now + SUPPRESS_AFTER_BOUNCE_SECS,
+                    "permanent delivery failure",
+                )?;
+            }
+        }
         if let Some(t) = mail.ticket_id {
             tx.add_event(
                 t,
@@ -537,6 +549,59 @@ impl Tx<'_> {
     /// A ticket's history, oldest first, as this transaction sees it.
     pub fn events(&self, ticket_id: i64) -> Result<Vec<Event>> {
         events_of(&self.tx, ticket_id)
+    }
+
+    /// Automatic mails (`kinds`) queued to `recipient` since `since`, optionally
+    /// only those of one ticket: what the reply limits count.
+    pub fn auto_mail_count(&self, recipient: &str, since: i64, ticket: Option<i64>) -> Result<i64> {
+        let rcpt = serde_json::to_string(&[recipient]).unwrap_or_default();
+        Ok(self.tx.query_row(
+            "SELECT count(*) FROM outbox WHERE rcpt_to = ?1 AND created_at >= ?2
+               AND kind IN ('guide', 'ack') AND (?3 IS NULL OR ticket_id = ?3)",
+            params![rcpt, since, ticket],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Whether `address` gets no automatic mail at `now`, and why.
+    pub fn suppressed(&self, address: &str, now: i64) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT reason FROM suppressed WHERE address = ?1 AND until > ?2",
+                params![address.to_ascii_lowercase(), now],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn suppress(&self, address: &str, until: i64, reason: &str) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO suppressed (address, until, reason) VALUES (?1, ?2, ?3)
+             ON CONFLICT(address) DO UPDATE SET until = max(until, ?2), reason = ?3",
+            params![address.to_ascii_lowercase(), until, reason],
+        )?;
+        Ok(())
+    }
+
+    /// The ticket of a recent mail from `from` with the same subject and text
+    /// (a sender repeating themselves, or a script gone wild).
+    pub fn recent_twin(
+        &self,
+        from: &str,
+        subject: &str,
+        text: &str,
+        since: i64,
+    ) -> Result<Option<i64>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT ticket_id FROM messages WHERE from_addr = ?1 AND subject = ?2 AND new_text = ?3
+                   AND received_at >= ?4 AND ticket_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+                params![from, subject, text, since],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// A fact about the installation, read inside the transaction.

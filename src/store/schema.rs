@@ -91,4 +91,14 @@ pub const MIGRATIONS: &[&str] = &[
         late    INTEGER NOT NULL
     );
     "#,
+    // 4: addresses that get no automatic mail for a while (their mail
+    // bounced for good), and an index for the per-recipient reply limits.
+    r#"
+    CREATE TABLE suppressed (
+        address TEXT PRIMARY KEY,
+        until   INTEGER NOT NULL,
+        reason  TEXT NOT NULL
+    );
+    CREATE INDEX outbox_recipient ON outbox(rcpt_to, created_at);
+    "#,
 ];

@@ -197,7 +197,7 @@ fn apply_and_relay(
             &ticket.subject,
             serde_json::json!({"relay": {"text": words}}),
         );
-        super::add_hours(&mut ctx, &schedule, now);
+        super::add_hours(&mut ctx, schedule, now);
         let r = guides.render("relay", ticket.language, &ctx)?;
         post.to_requester(
             &change.ticket,

@@ -5,6 +5,7 @@
 //! Every business rule lives here so it is tested with no network and no disk.
 
 pub mod admin;
+pub mod bounce;
 pub mod commands;
 pub mod feedback;
 pub mod hours;
