@@ -49,7 +49,6 @@ struct Mail {
     text: String,
     in_reply_to: Vec<String>,
     references: Vec<String>,
-    to: String,
     auto_submitted: Option<String>,
 }
 
@@ -71,7 +70,6 @@ fn read(m: &OutboxMail) -> Mail {
             .as_text_list()
             .map(|l| l.iter().map(|s| s.to_string()).collect())
             .unwrap_or_default(),
-        to: m.rcpt_to.join(","),
         auto_submitted: msg
             .header_raw("Auto-Submitted")
             .map(|s| s.trim().to_string()),
@@ -166,9 +164,7 @@ fn admin_reply(client: &str, notice: &Mail, admin: &str, body: &str, n: usize) -
         .take(6)
         .map(|l| format!("> {l}\n"))
         .collect();
-    let common = format!(
-        "To: support@example.co.jp\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n"
-    );
+    let common = "To: support@example.co.jp\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n";
     match client {
         "outlook" => format!(
             "From: Sato Ken <{admin}>\nSubject: RE: {}\nMessage-ID: <DM6PR0{n}MB1234.namprd.prod.outlook.com>\nIn-Reply-To: <{}>\nReferences: <{}>\nThread-Topic: {}\nThread-Index: AQHZ{n}kL8vQ2c3bXN0QmFzZTY0\nX-MS-Has-Attach:\n{common}\n{body}\n\n________________________________\nFrom: support <support@example.co.jp>\nSent: Wednesday, November 25, 2026 10:10\nTo: {admin}\nSubject: {}\n\n{}\n",
