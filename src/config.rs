@@ -77,6 +77,29 @@ pub struct Config {
     pub hours: Hours,
     pub routing: Routing,
     pub limits: Limits,
+    pub privacy: Privacy,
+}
+
+/// Personal data (`[privacy]`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Privacy {
+    /// Raw mail (as received and as sent) is kept this many days for the
+    /// admins, then purged; tickets, events and the digest's counts remain.
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy {
+            retention_days: default_retention(),
+        }
+    }
+}
+
+fn default_retention() -> u32 {
+    90
 }
 
 /// Limits on automatic replies (`[limits]`): past them a person answers
@@ -484,6 +507,8 @@ struct RawConfig {
     routing: Routing,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    privacy: Privacy,
 }
 
 fn default_rules_path() -> PathBuf {
@@ -608,6 +633,7 @@ impl Config {
             hours: raw.hours,
             routing: raw.routing,
             limits: raw.limits,
+            privacy: raw.privacy,
         })
     }
 

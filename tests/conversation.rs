@@ -530,3 +530,34 @@ fn silence_after_a_guide_is_presumed_solved_and_late_tickets_remind_once() {
     let again = desk.sweep(T0 + 9 * 86_400).unwrap();
     assert_eq!(again.reminders, 0, "one reminder only");
 }
+
+#[test]
+fn raw_mail_is_purged_after_retention_and_the_counts_remain() {
+    let mut desk = desk();
+    employee_asks(&mut desk, "en");
+    let raw_count = |desk: &Desk| -> i64 {
+        desk.store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM messages WHERE raw IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count")
+    };
+    assert_eq!(raw_count(&desk), 1);
+    // Only mail that left (or was given up) is purged from the outbox.
+    for m in outbox(&desk) {
+        desk.store.mark_sent(m.id, T0 + 1).expect("sent");
+    }
+    assert_eq!(desk.sweep(T0 + 89 * 86_400).unwrap().purged, 0);
+    let r = desk.sweep(T0 + 91 * 86_400).unwrap();
+    assert_eq!(r.purged, 2, "the employee's mail and the guide");
+    assert_eq!(raw_count(&desk), 0);
+    assert_eq!(
+        desk.store.count("messages").unwrap(),
+        1,
+        "the record stays for the digest"
+    );
+    assert_eq!(desk.store.count("tickets").unwrap(), 1);
+}

@@ -373,6 +373,21 @@ impl Store {
         Ok(())
     }
 
+    /// Drop the raw bytes of mail older than `before` (received, and sent or
+    /// given up). Returns how many mails were purged.
+    pub fn purge_raw(&self, before: i64) -> Result<usize> {
+        let inbound = self.conn.execute(
+            "UPDATE messages SET raw = NULL WHERE raw IS NOT NULL AND received_at < ?1",
+            [before],
+        )?;
+        let outbound = self.conn.execute(
+            "UPDATE outbox SET raw = x'' WHERE length(raw) > 0 AND created_at < ?1
+               AND (sent_at IS NOT NULL OR failed_at IS NOT NULL)",
+            [before],
+        )?;
+        Ok(inbound + outbound)
+    }
+
     /// Counts for the run summary and tests.
     pub fn count(&self, table: &str) -> Result<i64> {
         let table = match table {

@@ -12,6 +12,8 @@ use crate::ticket::{Priority, Status};
 pub struct SweepReport {
     pub presumed_solved: usize,
     pub reminders: usize,
+    /// Mails whose raw bytes passed `retention_days` and were purged.
+    pub purged: usize,
 }
 
 impl Desk {
@@ -108,6 +110,11 @@ impl Desk {
             report.reminders += 1;
         }
         tx.commit()?;
+        let keep = i64::from(self.config.privacy.retention_days) * 86_400;
+        report.purged = self.store.purge_raw(now - keep)?;
+        if report.purged > 0 {
+            tracing::info!(purged = report.purged, "raw mail past its retention purged");
+        }
         Ok(report)
     }
 }
