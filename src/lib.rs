@@ -22,6 +22,7 @@ pub mod config;
 pub mod digest;
 pub mod faq;
 pub mod parse;
+pub mod privacy;
 pub mod reply;
 pub mod secret;
 pub mod send;
