@@ -70,16 +70,22 @@ fn skip(name: &str, why: &str) -> Option<MailStack> {
 impl MailStack {
     /// Start a plain-text instance (IMAP, SMTP, LMTP on free ports).
     pub fn start(name: &str) -> Option<MailStack> {
-        Self::start_with(name, false)
+        Self::start_with(name, false, None)
+    }
+
+    /// Start a plain-text instance with these users (all with the stack's
+    /// password) instead of the default three; their domains are all local.
+    pub fn start_with_users(name: &str, users: &[&str]) -> Option<MailStack> {
+        Self::start_with(name, false, Some(users.join(" ")))
     }
 
     /// Start an instance that also offers TLS: IMAP STARTTLS + IMAPS, SMTP
     /// STARTTLS + SMTPS, with a fresh private CA ([`MailStack::ca_file`]).
     pub fn start_tls(name: &str) -> Option<MailStack> {
-        Self::start_with(name, true)
+        Self::start_with(name, true, None)
     }
 
-    fn start_with(name: &str, tls: bool) -> Option<MailStack> {
+    fn start_with(name: &str, tls: bool, users: Option<String>) -> Option<MailStack> {
         init_tracing();
         let script = scripts().join("start.sh");
         let mut last_error = String::new();
@@ -106,6 +112,9 @@ impl MailStack {
                 .env_remove("MAILSTACK_USERS")
                 .env_remove("IMAPS_PORT")
                 .env_remove("SMTPS_PORT");
+            if let Some(users) = &users {
+                cmd.env("MAILSTACK_USERS", users);
+            }
             let out = match cmd.output() {
                 Ok(o) => o,
                 Err(e) => return skip(name, &format!("cannot run bash {}: {e}", script.display())),
@@ -269,6 +278,28 @@ impl MailStack {
             .await
             .unwrap_or_else(|e| panic!("SMTP send to {to} through the test stack failed: {e}"));
         id
+    }
+
+    /// Submit a raw RFC 5322 mail (built by the test, byte for byte) through
+    /// the stack's SMTP with this envelope, as a mail client would.
+    pub async fn send_raw(&self, from: &str, to: &[&str], raw: &[u8]) {
+        use lettre::address::{Address, Envelope};
+        use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+        let envelope = Envelope::new(
+            Some(from.parse::<Address>().expect("test envelope sender")),
+            to.iter()
+                .map(|t| t.parse::<Address>().expect("test envelope recipient"))
+                .collect(),
+        )
+        .expect("test envelope");
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.as_str())
+            .port(self.smtp_port)
+            .timeout(Some(Duration::from_secs(10)))
+            .build();
+        transport
+            .send_raw(&envelope, raw)
+            .await
+            .unwrap_or_else(|e| panic!("SMTP send of a raw mail to {to:?} failed: {e}"));
     }
 
     /// Everything in `folder` of `user`, read by a second, independent IMAP
