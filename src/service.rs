@@ -97,6 +97,13 @@ pub async fn serve(
                 outage_alerted = false;
                 b
             }
+            Err(e) if mode != Mode::Serve => {
+                // A one-shot run reports the problem instead of waiting for the server.
+                source.logout().await;
+                stop_sender.send_replace(true);
+                let _ = sender.await;
+                return Err(ServiceError::Source(e));
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "mailbox not reachable");
                 if let Some(secs) = source.outage_secs()
