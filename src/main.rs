@@ -332,7 +332,10 @@ fn check_servers(config: &Config) -> Result<()> {
             match mfa_desk::send::smtp::SmtpMailer::new(smtp) {
                 Ok(m) => match m.check().await {
                     Ok(msg) => println!("smtp: ok ({msg})"),
-                    Err(e) => {
+                    Err(
+                        mfa_desk::send::SendError::Transient(e)
+                        | mfa_desk::send::SendError::Permanent(e),
+                    ) => {
                         failed = true;
                         println!("smtp: FAILED: {e}");
                     }
