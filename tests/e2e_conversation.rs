@@ -599,10 +599,7 @@ fn admin_reply(client: Client, notice: &Mail, words: &str, ja: bool) -> (String,
                 "{words}\n\n{attribution}\n\n{}\n",
                 quote(&notice.text)
             ));
-            let html_words: String = words
-                .lines()
-                .map(|l| format!("<div>{l}</div>"))
-                .collect();
+            let html_words: String = words.lines().map(|l| format!("<div>{l}</div>")).collect();
             let html = crlf(&format!(
                 "<div dir=\"ltr\">{html_words}</div><br><div class=\"gmail_quote\"><div dir=\"ltr\" class=\"gmail_attr\">{}</div><blockquote class=\"gmail_quote\" style=\"margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex\">{}</blockquote></div>\n",
                 attribution.replace('<', "&lt;").replace('>', "&gt;"),
@@ -699,7 +696,10 @@ async fn ask_and_escalate(
         m.from == SUPPORT && m.in_reply_to.contains(&ask_bare)
     })
     .await;
-    eprintln!("guide in the employee's INBOX after {:?}", started.elapsed());
+    eprintln!(
+        "guide in the employee's INBOX after {:?}",
+        started.elapsed()
+    );
     assert!(
         guide.subject.contains("[MFA-1]"),
         "guide subject: {}",
@@ -741,7 +741,11 @@ async fn ask_and_escalate(
     );
     assert!(notice.text.contains("HOW TO ANSWER"), "{}", notice.text);
     assert_eq!(desk.field("MFA-1", "status"), "open");
-    assert_eq!(desk.field("MFA-1", "owner"), ADMIN, "round robin: first admin");
+    assert_eq!(
+        desk.field("MFA-1", "owner"),
+        ADMIN,
+        "round robin: first admin"
+    );
     assert!(
         from_support(stack, ADMIN2).await.is_empty(),
         "only the owner is told"
@@ -821,7 +825,12 @@ async fn conversation(name: &str, w: &Words, client: Client, charset: Charset) {
         "{client:?}: {}",
         relay.subject
     );
-    assert_eq!(relay.subject.matches("[MFA-1]").count(), 1, "{}", relay.subject);
+    assert_eq!(
+        relay.subject.matches("[MFA-1]").count(),
+        1,
+        "{}",
+        relay.subject
+    );
     for piled in ["RE:", "Re: Re:", "Re: RE", "AW:", "返信:"] {
         assert!(
             !relay.subject.contains(piled),
@@ -887,7 +896,13 @@ async fn conversation(name: &str, w: &Words, client: Client, charset: Charset) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn conversation_en_outlook() {
-    conversation("conversation_en_outlook", &EN, Client::Outlook, Charset::Utf8).await;
+    conversation(
+        "conversation_en_outlook",
+        &EN,
+        Client::Outlook,
+        Charset::Utf8,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -920,4 +935,439 @@ async fn conversation_ja_outlook_employee_writes_iso_2022_jp() {
         Charset::Iso2022Jp,
     )
     .await;
+}
+
+// ---------------------------------------------------------------------------
+// 2. Forgery
+// ---------------------------------------------------------------------------
+
+/// Kinds of ticket events an admin's command or reply leaves.
+fn admin_events(desk: &Desk, ticket: i64) -> Vec<String> {
+    let db = desk.db();
+    let mut q = db
+        .prepare(
+            "SELECT kind FROM events WHERE ticket_id = ?1 AND kind IN \
+             ('resolved','reopened','waiting','priority','assigned','note','admin_reply')",
+        )
+        .expect("prepare");
+    q.query_map([ticket], |r| r.get::<_, String>(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+fn warnings(mails: &[Mail]) -> usize {
+    mails
+        .iter()
+        .filter(|m| m.subject.contains("could not be verified"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_admin_mail_relays_nothing_changes_nothing_and_warns_the_admins() {
+    let Some(stack) = MailStack::start_with_users("forged_admin_mail", &stack_users()) else {
+        return;
+    };
+    let t0 = Instant::now();
+    let desk = Desk::start(&stack);
+    let (_ask, guide, _follow, notice) = ask_and_escalate(&stack, &desk, &EN, Charset::Utf8).await;
+
+    // A second ticket still waiting for the employee's "did this solve it?".
+    let (ask2, raw) = employee_mail(
+        EMPLOYEE,
+        "New phone: how do I move the authenticator?",
+        "Hello,\nI got a new phone today. How do I move Microsoft Authenticator to it?\nThanks",
+        "",
+        Charset::Utf8,
+    );
+    stack.send_raw(EMPLOYEE, &[SUPPORT], &raw).await;
+    assert_eq!(desk.wait_filed(&ask2, MAIL_WAIT).await, 2);
+    let guide2 = wait_mail(&stack, EMPLOYEE, "the second guide", |m| {
+        m.from == SUPPORT && m.subject.contains("[MFA-2]")
+    })
+    .await;
+    assert_eq!(desk.field("MFA-2", "status"), "awaiting_feedback");
+
+    let marker = notice
+        .text
+        .lines()
+        .find(|l| l.starts_with("[MFA-1 ref:"))
+        .expect("the notice carries the body marker")
+        .to_string();
+    let evil = "#resolve\n#assign Admin Two\nPlease reply with your password so that I can verify your account.\n";
+    // Each forgery: (what it tries, extra headers, body, subject).
+    let forgeries: Vec<(&str, String, String, String)> = vec![
+        ("no reference, no auth", String::new(), evil.into(), notice.subject.clone()),
+        (
+            "made-up HMAC in our Message-ID format",
+            format!(
+                "In-Reply-To: <mfa-1.{:016x}{:016x}.{:016x}@example.test>\nReferences: <mfa-1.{:016x}{:016x}.{:016x}@example.test>\n",
+                rand_u64(), rand_u64(), rand_u64(), rand_u64(), rand_u64(), rand_u64()
+            ),
+            evil.into(),
+            notice.subject.clone(),
+        ),
+        (
+            "a real Message-ID of ours, issued to the employee",
+            format!("In-Reply-To: <{}>\nReferences: <{}>\n", guide.message_id, guide.message_id),
+            evil.into(),
+            notice.subject.clone(),
+        ),
+        (
+            "dmarc=pass from a server nobody trusts",
+            "Authentication-Results: mx.attacker.test; spf=pass smtp.mailfrom=example.test; dkim=pass header.d=example.test; dmarc=pass header.from=example.test\n".into(),
+            evil.into(),
+            notice.subject.clone(),
+        ),
+        (
+            "failing results from the trusted server",
+            format!("Authentication-Results: {AUTHSERV}; spf=fail smtp.mailfrom=example.test; dkim=fail header.d=example.test; dmarc=fail header.from=example.test\n"),
+            evil.into(),
+            notice.subject.clone(),
+        ),
+        (
+            "the notice's body marker copied in",
+            String::new(),
+            format!("{evil}\n{marker}\n"),
+            "Re: ticket".into(),
+        ),
+        (
+            "'solved' on a ticket awaiting feedback",
+            String::new(),
+            "Solved, thanks, it works now.\n".into(),
+            format!("Re: {}", guide2.subject),
+        ),
+    ];
+    for (what, extra, body, subject) in &forgeries {
+        let id = new_id("attacker.test");
+        let raw = crlf(&format!(
+            "From: Admin One <{ADMIN}>\nTo: {SUPPORT}\nSubject: {}\nMessage-ID: {id}\nDate: {}\n{extra}MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\n{body}",
+            rfc2047(&format!("Re: {}", subject.trim_start_matches("Re: "))),
+            date()
+        ));
+        // Submitted with the admin's envelope too: nothing in SMTP tells it apart.
+        stack.send_raw(ADMIN, &[SUPPORT], raw.as_bytes()).await;
+        let t = desk.wait_filed(&id, MAIL_WAIT).await;
+        eprintln!("forgery ({what}) filed under MFA-{t}");
+    }
+
+    // Every admin is warned once per forgery.
+    for admin in [ADMIN, ADMIN2] {
+        let deadline = Instant::now() + MAIL_WAIT;
+        loop {
+            let n = warnings(&inbox(&stack, admin).await);
+            if n == forgeries.len() {
+                break;
+            }
+            assert!(
+                n < forgeries.len() && Instant::now() < deadline,
+                "{admin} has {n} warnings for {} forgeries",
+                forgeries.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Nothing changed: status, owner, no admin event, nothing for the employee.
+    assert_eq!(desk.field("MFA-1", "status"), "open");
+    assert_eq!(desk.field("MFA-1", "owner"), ADMIN, "no forged #assign");
+    assert_eq!(desk.field("MFA-1", "priority"), "normal");
+    assert!(
+        admin_events(&desk, 1).is_empty(),
+        "{:?}",
+        admin_events(&desk, 1)
+    );
+    // Treated as an employee's mail that is not the requester's feedback:
+    // it goes to a person (open), it never closes the ticket.
+    let shown = desk.cli(&["show", "MFA-2"]);
+    assert_ne!(
+        desk.field("MFA-2", "status"),
+        "resolved",
+        "a forged admin mail closed MFA-2 as solved:\n{shown}"
+    );
+    assert!(!shown.contains("feedback_solved"), "{shown}");
+    assert_eq!(desk.outbox_to(EMPLOYEE), 2, "only the two guides");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let employee_box = from_support(&stack, EMPLOYEE).await;
+    assert_eq!(
+        employee_box.len(),
+        2,
+        "something was relayed to the employee: {:#?}",
+        employee_box
+            .iter()
+            .map(|m| (&m.subject, &m.text))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        !employee_box
+            .iter()
+            .any(|m| m.text.contains("password so that")),
+        "forged text relayed"
+    );
+
+    // The control: the real admin, answering the notice, is believed.
+    let (id, raw) = admin_reply(Client::Thunderbird, &notice, "#resolve", false);
+    stack.send_raw(ADMIN, &[SUPPORT], &raw).await;
+    desk.wait_status("MFA-1", "resolved", MAIL_WAIT).await;
+    assert_eq!(desk.ticket_of(&id), Some(1));
+    assert_eq!(admin_events(&desk, 1), vec!["resolved".to_string()]);
+    desk.stop();
+    eprintln!("forgeries: {:?}", t0.elapsed());
+}
+
+// ---------------------------------------------------------------------------
+// 3. Threading
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_ups_join_by_tag_or_references_and_new_problems_open_new_tickets() {
+    let Some(stack) = MailStack::start_with_users("threading", &stack_users()) else {
+        return;
+    };
+    let t0 = Instant::now();
+    let desk = Desk::start(&stack);
+    let (ask, raw) = employee_mail(EMPLOYEE, EN.subject, EN.ask, "", Charset::Utf8);
+    stack.send_raw(EMPLOYEE, &[SUPPORT], &raw).await;
+    assert_eq!(desk.wait_filed(&ask, MAIL_WAIT).await, 1);
+    let guide = wait_mail(&stack, EMPLOYEE, "the guide", |m| {
+        m.from == SUPPORT && m.subject.contains("[MFA-1]")
+    })
+    .await;
+
+    // Tag only: a client that drops In-Reply-To/References, the tag kept.
+    let (tag_only, raw) = employee_mail(
+        EMPLOYEE,
+        "Re: [MFA-1] still broken",
+        "Still no code, it did not work.",
+        "",
+        Charset::Utf8,
+    );
+    stack.send_raw(EMPLOYEE, &[SUPPORT], &raw).await;
+    assert_eq!(
+        desk.wait_filed(&tag_only, MAIL_WAIT).await,
+        1,
+        "tag only joins MFA-1"
+    );
+
+    // References only: the tag (and the whole subject) replaced, no quote.
+    let (refs_only, raw) = employee_mail(
+        EMPLOYEE,
+        "more details",
+        "The phone shows no SMS at all, not even from other senders.",
+        &format!(
+            "In-Reply-To: <{}>\nReferences: {ask} <{}>\n",
+            guide.message_id, guide.message_id
+        ),
+        Charset::Utf8,
+    );
+    stack.send_raw(EMPLOYEE, &[SUPPORT], &raw).await;
+    assert_eq!(
+        desk.wait_filed(&refs_only, MAIL_WAIT).await,
+        1,
+        "references only join MFA-1"
+    );
+
+    // Somebody else quoting the tag gets a ticket of their own.
+    let (other, raw) = employee_mail(
+        HANAKO,
+        "Re: [MFA-1] I have the same problem",
+        "My SMS code does not arrive either.",
+        "",
+        Charset::Utf8,
+    );
+    stack.send_raw(HANAKO, &[SUPPORT], &raw).await;
+    assert_eq!(
+        desk.wait_filed(&other, MAIL_WAIT).await,
+        2,
+        "another sender's tag"
+    );
+    assert_eq!(desk.field("MFA-2", "requester"), HANAKO);
+
+    // A new problem in a new mail, under the very same subject: a new ticket.
+    let (new_problem, raw) = employee_mail(
+        EMPLOYEE,
+        EN.subject,
+        "Hello again,\nI lost my phone on the train this morning and cannot sign in at all.\nTaro",
+        "",
+        Charset::Utf8,
+    );
+    stack.send_raw(EMPLOYEE, &[SUPPORT], &raw).await;
+    assert_eq!(
+        desk.wait_filed(&new_problem, MAIL_WAIT).await,
+        3,
+        "never joined by equal subjects"
+    );
+
+    let queue = desk.cli(&["queue"]);
+    eprintln!("{queue}");
+    for (tag, who) in [("MFA-1", EMPLOYEE), ("MFA-2", HANAKO), ("MFA-3", EMPLOYEE)] {
+        assert!(
+            queue.lines().any(|l| l.starts_with(tag) && l.contains(who)),
+            "{tag} of {who} not queued:\n{queue}"
+        );
+    }
+    assert!(!queue.contains("MFA-4"), "{queue}");
+    // MFA-1 holds the question and both follow-ups, nothing else.
+    assert_eq!(
+        desk.count("SELECT count(*) FROM messages WHERE ticket_id = ?1", "1"),
+        3
+    );
+    // What each person sees: Hanako's answer is hers, under her own ticket.
+    let hanako = wait_mail(&stack, HANAKO, "an answer to her own ticket", |m| {
+        m.from == SUPPORT
+    })
+    .await;
+    assert!(hanako.subject.contains("[MFA-2]"), "{}", hanako.subject);
+    let new_guide = wait_mail(&stack, EMPLOYEE, "the answer to the new problem", |m| {
+        m.from == SUPPORT && m.subject.contains("[MFA-3]")
+    })
+    .await;
+    let new_problem_bare = new_problem.trim_matches(['<', '>']).to_string();
+    assert_eq!(new_guide.in_reply_to, vec![new_problem_bare]);
+    assert!(
+        !new_guide.references.contains(&guide.message_id),
+        "the new ticket's mail is not threaded into the old one"
+    );
+    assert!(
+        !from_support(&stack, EMPLOYEE)
+            .await
+            .iter()
+            .any(|m| m.subject.contains("[MFA-2]")),
+        "Hanako's ticket reached the employee"
+    );
+    desk.stop();
+    eprintln!("threading: {:?}", t0.elapsed());
+}
+
+// ---------------------------------------------------------------------------
+// 4. A real auto-responder
+// ---------------------------------------------------------------------------
+
+/// How a responder answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Habit {
+    /// `Re: <subject>` with In-Reply-To/References.
+    Threads,
+    /// `Re: <subject>`, no In-Reply-To/References.
+    DropsReferences,
+    /// The same fixed subject every time, no references.
+    FixedSubject,
+}
+
+/// An auto-responder: watches `me`'s INBOX over IMAP and answers every new
+/// mail at once through SMTP, with no Auto-Submitted, no Precedence, no
+/// X-Autoreply. Runs until `until`, at most `max` answers. Returns how many
+/// it sent.
+async fn auto_responder(
+    stack: &MailStack,
+    me: &str,
+    habit: Habit,
+    until: Instant,
+    max: usize,
+) -> usize {
+    let mut answered = HashSet::new();
+    let mut sent = 0;
+    while Instant::now() < until && sent < max {
+        for m in inbox(stack, me).await {
+            if !answered.insert(m.uid) || m.from == me || sent >= max {
+                continue;
+            }
+            let (subject, threading) = match habit {
+                Habit::Threads => (format!("Re: {}", m.subject), reply_threading(&m)),
+                Habit::DropsReferences => (format!("Re: {}", m.subject), String::new()),
+                Habit::FixedSubject => ("Your mail to Partner Inc.".to_string(), String::new()),
+            };
+            let raw = crlf(&format!(
+                "From: Partner Inc. <{me}>\nTo: {}\nSubject: {}\nMessage-ID: {}\nDate: {}\n{threading}MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n\nThank you for your mail, I will answer soon.\n\nPartner Inc.\n",
+                m.from,
+                rfc2047(&subject),
+                new_id("partner.test"),
+                date()
+            ));
+            stack.send_raw(me, &[m.from.as_str()], raw.as_bytes()).await;
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_auto_responders_get_at_most_one_automatic_reply() {
+    const THREADS: &str = "robot@partner.test";
+    const DROPS: &str = "sales@partner.test";
+    const FIXED: &str = "desk@partner.test";
+    let Some(stack) = MailStack::start_with_users(
+        "auto_responders",
+        &[SUPPORT, EMPLOYEE, ADMIN, ADMIN2, THREADS, DROPS, FIXED],
+    ) else {
+        return;
+    };
+    let desk = Desk::start(&stack);
+    let t0 = Instant::now();
+    // Each responder writes to support@ first (a guide question, an "other"
+    // question, a setup question), then answers whatever comes back.
+    for (who, subject, body) in [
+        (THREADS, EN.subject, EN.ask),
+        (
+            DROPS,
+            "Question about your visitor policy",
+            "Hello, can visitors from Partner Inc. use your guest Wi-Fi?\nRegards",
+        ),
+        (
+            FIXED,
+            "How do I set up MFA?",
+            "Hello, how do I set up the authenticator app for my account? Regards",
+        ),
+    ] {
+        let (_, raw) = employee_mail(who, subject, body, "", Charset::Utf8);
+        stack.send_raw(who, &[SUPPORT], &raw).await;
+    }
+    let until = Instant::now() + Duration::from_secs(20);
+    let (a, b, c) = tokio::join!(
+        auto_responder(&stack, THREADS, Habit::Threads, until, 30),
+        auto_responder(&stack, DROPS, Habit::DropsReferences, until, 30),
+        auto_responder(&stack, FIXED, Habit::FixedSubject, until, 30),
+    );
+    eprintln!(
+        "automatic answers sent by the responders: threads {a}, drops references {b}, fixed subject {c}"
+    );
+    // Whatever was in flight has landed: let mfa-desk's outbox drain.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    for (who, habit, answers, most) in [
+        (THREADS, Habit::Threads, a, 1),
+        (DROPS, Habit::DropsReferences, b, 1),
+        (FIXED, Habit::FixedSubject, c, 2),
+    ] {
+        let got = from_support(&stack, who).await;
+        eprintln!(
+            "{habit:?}: {} mail(s) from support@: {:?}",
+            got.len(),
+            got.iter().map(|m| &m.subject).collect::<Vec<_>>()
+        );
+        assert!(
+            !got.is_empty(),
+            "{habit:?}: the first mail was not answered"
+        );
+        assert!(
+            got.len() <= most,
+            "{habit:?}: {} automatic replies to a responder",
+            got.len()
+        );
+        assert_eq!(answers, got.len(), "{habit:?}: the responder answered each");
+        assert_eq!(
+            desk.outbox_to(who) as usize,
+            got.len(),
+            "{habit:?}: nothing pending"
+        );
+        // mfa-desk did read the responder's answers and chose silence.
+        let recorded = desk.count("SELECT count(*) FROM messages WHERE from_addr = ?1", who);
+        assert_eq!(
+            recorded as usize,
+            1 + answers,
+            "{habit:?}: every mail from the responder was handled"
+        );
+    }
+    desk.stop();
+    eprintln!("auto-responders: {:?}", t0.elapsed());
 }

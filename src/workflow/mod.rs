@@ -191,8 +191,12 @@ fn follow_up(inbound: &Inbound, verdict: &Verdict, ticket: &Ticket) -> Decision 
             ],
         };
     }
+    // Only the employee who asked can close their ticket by saying it is
+    // solved: from anyone else (a forged admin From carrying the tag, a
+    // colleague the guide was forwarded to) it goes to a person instead.
+    let from_requester = inbound.from_addr.eq_ignore_ascii_case(&ticket.requester);
     match (ticket.status, feedback::read(&inbound.new_text)) {
-        (Status::AwaitingFeedback, Feedback::Solved) => Decision::FollowUp {
+        (Status::AwaitingFeedback, Feedback::Solved) if from_requester => Decision::FollowUp {
             ticket_id: ticket.id,
             status: Status::Resolved,
             resolution: Some("self_service".into()),
@@ -323,11 +327,31 @@ mod tests {
         assert_eq!(mails[1].kind, MailKind::AdminNotify);
     }
 
+    fn from_requester(text: &str) -> Inbound {
+        Inbound {
+            from_addr: "A@example.co.jp".into(),
+            ..inbound(text)
+        }
+    }
+
+    #[test]
+    fn solved_feedback_from_anyone_else_goes_to_a_person() {
+        let t = ticket(Status::AwaitingFeedback, Category::CodeNotReceived);
+        let mut forged = inbound("Solved, thanks, it works now.");
+        forged.from_addr = "admin@example.co.jp".into();
+        let d = decide(&forged, &verdict(Category::Other), Some(&t));
+        let Decision::FollowUp { status, mails, .. } = d else {
+            panic!("expected a follow-up");
+        };
+        assert_eq!(status, Status::Open);
+        assert_eq!(mails[0].kind, MailKind::AdminNotify);
+    }
+
     #[test]
     fn solved_feedback_closes_as_self_service() {
         let t = ticket(Status::AwaitingFeedback, Category::CodeNotReceived);
         let d = decide(
-            &inbound("解決しました"),
+            &from_requester("解決しました"),
             &verdict(Category::Other),
             Some(&t),
         );
