@@ -419,3 +419,129 @@ pub fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+// ----- additions for tests/e2e_faults.rs and the benchmarks ----------------
+
+impl MailStack {
+    /// Where Dovecot keeps `user`'s Maildir (`…/mail/<domain>/<local>/Maildir`).
+    pub fn maildir(&self, user: &str) -> PathBuf {
+        let (local, domain) = user.split_once('@').expect("user@domain");
+        let local = local.split('+').next().unwrap_or(local);
+        self.dir
+            .join("mail")
+            .join(domain.to_lowercase())
+            .join(local.to_lowercase())
+            .join("Maildir")
+    }
+
+    /// Send finished RFC 5322 bytes through the stack's SMTP (Postfix), as a
+    /// mail client would; returns when Postfix accepted the DATA (250).
+    pub async fn send_raw_mail(&self, from: &str, to: &str, raw: &[u8]) {
+        use lettre::address::Envelope;
+        use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+        let envelope = Envelope::new(
+            Some(from.parse().expect("test from address")),
+            vec![to.parse().expect("test to address")],
+        )
+        .expect("test envelope");
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.as_str())
+            .port(self.smtp_port)
+            .timeout(Some(Duration::from_secs(10)))
+            .build();
+        transport
+            .send_raw(&envelope, raw)
+            .await
+            .unwrap_or_else(|e| panic!("SMTP send to {to} through the test stack failed: {e}"));
+    }
+
+    /// Put mail straight into `rcpt`'s INBOX over Dovecot's LMTP (no Postfix,
+    /// no queue): works while Postfix is stopped, and fast enough to fill a
+    /// mailbox with thousands of messages. One LMTP session for all of them;
+    /// `from` is the envelope sender (Return-Path: an empty one means a bounce).
+    pub async fn deliver_lmtp(&self, from: &str, rcpt: &str, mails: &[Vec<u8>]) {
+        lmtp_deliver(&self.host, self.lmtp_port, from, rcpt, mails)
+            .await
+            .unwrap_or_else(|e| panic!("LMTP delivery to {rcpt} failed: {e}"));
+    }
+}
+
+/// A minimal LMTP client (RFC 2033): LHLO, then MAIL/RCPT/DATA per message.
+async fn lmtp_deliver(
+    host: &str,
+    port: u16,
+    from: &str,
+    rcpt: &str,
+    mails: &[Vec<u8>],
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+    let (r, mut w) = tcp.into_split();
+    let mut r = BufReader::new(r);
+    // Read one (possibly multi-line) reply; fail unless its code starts with `want`.
+    async fn reply(
+        r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+        want: char,
+        what: &str,
+    ) -> std::io::Result<()> {
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(30), r.read_line(&mut line))
+                .await
+                .map_err(|_| std::io::Error::other(format!("LMTP timeout after {what}")))??;
+            if n == 0 {
+                return Err(std::io::Error::other(format!("LMTP closed after {what}")));
+            }
+            if !line.starts_with(want) {
+                return Err(std::io::Error::other(format!(
+                    "LMTP {what}: {}",
+                    line.trim_end()
+                )));
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(());
+            }
+        }
+    }
+    reply(&mut r, '2', "greeting").await?;
+    w.write_all(b"LHLO mfa-desk-tests\r\n").await?;
+    reply(&mut r, '2', "LHLO").await?;
+    for raw in mails {
+        w.write_all(format!("MAIL FROM:<{from}>\r\n").as_bytes())
+            .await?;
+        reply(&mut r, '2', "MAIL FROM").await?;
+        w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+            .await?;
+        reply(&mut r, '2', "RCPT TO").await?;
+        w.write_all(b"DATA\r\n").await?;
+        reply(&mut r, '3', "DATA").await?;
+        w.write_all(&dot_stuff(raw)).await?;
+        w.write_all(b".\r\n").await?;
+        // One reply per accepted recipient (we have one).
+        reply(&mut r, '2', "end of DATA").await?;
+    }
+    w.write_all(b"QUIT\r\n").await?;
+    let _ = reply(&mut r, '2', "QUIT").await;
+    Ok(())
+}
+
+/// CRLF line ends, leading dots doubled, and a final CRLF.
+fn dot_stuff(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40 + 2);
+    let mut at_line_start = true;
+    let mut prev = 0u8;
+    for &b in raw {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+        prev = b;
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
