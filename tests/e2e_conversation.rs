@@ -1216,7 +1216,13 @@ async fn follow_ups_join_by_tag_or_references_and_new_problems_open_new_tickets(
         m.from == SUPPORT
     })
     .await;
+    eprintln!("Hanako sees {:?}", hanako.subject);
     assert!(hanako.subject.contains("[MFA-2]"), "{}", hanako.subject);
+    assert!(
+        !hanako.subject.contains("[MFA-1]"),
+        "Hanako is shown somebody else's ticket number: {}",
+        hanako.subject
+    );
     let new_guide = wait_mail(&stack, EMPLOYEE, "the answer to the new problem", |m| {
         m.from == SUPPORT && m.subject.contains("[MFA-3]")
     })

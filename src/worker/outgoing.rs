@@ -145,9 +145,31 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
+/// The subject without another ticket's `[MFA-n]` tag: a mail that quoted
+/// somebody else's tag ("Re: [MFA-1] I have the same problem") opened a
+/// ticket of its own, and its employee must not see, or answer under, the
+/// other ticket's number.
+fn without_other_tags(tag: &str, subject: &str) -> String {
+    let mut out = String::new();
+    let mut rest = subject;
+    while let Some(at) = rest.find("[MFA-") {
+        let after = &rest[at + 5..];
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        let is_tag = digits > 0 && after[digits..].starts_with(']');
+        let token = &rest[at..at + 5 + digits + usize::from(is_tag)];
+        out.push_str(&rest[..at]);
+        if !is_tag || token[1..token.len() - 1] == *tag {
+            out.push_str(token);
+        }
+        rest = &rest[at + token.len()..];
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The subject with the ticket tag exactly once, on one line.
 pub fn tagged_subject(tag: &str, subject: &str) -> String {
-    let flat = one_line(subject);
+    let flat = without_other_tags(tag, &one_line(subject));
     if flat.contains(&format!("[{tag}]")) {
         flat
     } else {
@@ -158,7 +180,7 @@ pub fn tagged_subject(tag: &str, subject: &str) -> String {
 /// The subject of a reply in a ticket's thread: `Re: [MFA-12] <topic>`,
 /// never `Re: RE: AW: …`.
 pub fn reply_subject(tag: &str, subject: &str) -> String {
-    let base = thread::base_subject(&one_line(subject));
+    let base = thread::base_subject(&without_other_tags(tag, &one_line(subject)));
     format!("Re: [{tag}] {base}").trim_end().to_string()
 }
 
@@ -195,6 +217,26 @@ mod tests {
         assert_eq!(
             reply_subject("MFA-12", "RE: AW: Re[2]: [MFA-12] コード"),
             "Re: [MFA-12] コード"
+        );
+    }
+
+    #[test]
+    fn another_tickets_tag_is_dropped() {
+        assert_eq!(
+            tagged_subject("MFA-2", "Code help (Re: [MFA-1] I have the same problem)"),
+            "[MFA-2] Code help (Re: I have the same problem)"
+        );
+        assert_eq!(
+            tagged_subject("MFA-12", "[MFA-1] [MFA-12] x [MFA-] [MFA-3 ref:ab]"),
+            "[MFA-12] x [MFA-] [MFA-3 ref:ab]"
+        );
+        assert_eq!(
+            reply_subject("MFA-2", "Re: [MFA-1] same"),
+            "Re: [MFA-2] same"
+        );
+        assert_eq!(
+            tagged_subject("MFA-3", "[MFA-3] 機種変更"),
+            "[MFA-3] 機種変更"
         );
     }
 
