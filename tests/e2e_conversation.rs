@@ -534,6 +534,8 @@ enum Client {
     Outlook,
     Gmail,
     Thunderbird,
+    /// Thunderbird's default: the quote first, the answer below it.
+    ThunderbirdBottomPost,
 }
 
 /// The admin's reply to `notice`, with `words` on top, the way each client
@@ -623,7 +625,7 @@ fn admin_reply(client: Client, notice: &Mail, words: &str, ja: bool) -> (String,
             ));
             (id, raw.into_bytes())
         }
-        Client::Thunderbird => {
+        Client::Thunderbird | Client::ThunderbirdBottomPost => {
             // Re:, full References, format=flowed 8bit, "On <date>, <name> wrote:".
             let id = format!(
                 "<{:08x}-{:04x}-{:04x}-{:04x}-{:012x}@example.test>",
@@ -635,13 +637,21 @@ fn admin_reply(client: Client, notice: &Mail, words: &str, ja: bool) -> (String,
             );
             let mut refs = notice.references.clone();
             refs.push(notice.message_id.clone());
+            let quoted = format!(
+                "On 2026/11/25 10:10, IT support wrote:\n{}\n",
+                quote(&notice.text)
+            );
+            let body = if client == Client::Thunderbird {
+                format!("{words}\n\n{quoted}")
+            } else {
+                format!("{quoted}\n{words}\n")
+            };
             let raw = crlf(&format!(
-                "Message-ID: {id}\nDate: {date}\nMIME-Version: 1.0\nUser-Agent: Mozilla Thunderbird\nSubject: {}\nTo: IT support <{SUPPORT}>\nReferences: {}\nContent-Language: {}\nFrom: Admin One <{ADMIN}>\nIn-Reply-To: <{}>\nContent-Type: text/plain; charset=UTF-8; format=flowed\nContent-Transfer-Encoding: 8bit\n\n{words}\n\nOn 2026/11/25 10:10, IT support wrote:\n{}\n",
+                "Message-ID: {id}\nDate: {date}\nMIME-Version: 1.0\nUser-Agent: Mozilla Thunderbird\nSubject: {}\nTo: IT support <{SUPPORT}>\nReferences: {}\nContent-Language: {}\nFrom: Admin One <{ADMIN}>\nIn-Reply-To: <{}>\nContent-Type: text/plain; charset=UTF-8; format=flowed\nContent-Transfer-Encoding: 8bit\n\n{body}",
                 rfc2047(&format!("Re: {}", notice.subject)),
                 bracket(&refs),
                 if ja { "ja" } else { "en-US" },
                 notice.message_id,
-                quote(&notice.text),
             ));
             (id, raw.into_bytes())
         }
@@ -916,6 +926,17 @@ async fn conversation_en_thunderbird() {
         "conversation_en_thunderbird",
         &EN,
         Client::Thunderbird,
+        Charset::Utf8,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conversation_ja_thunderbird_bottom_post() {
+    conversation(
+        "conversation_ja_thunderbird_bottom",
+        &JA,
+        Client::ThunderbirdBottomPost,
         Charset::Utf8,
     )
     .await;
