@@ -628,10 +628,10 @@ fn repeat_writers(
 ) -> Result<Vec<Writer>, DigestError> {
     let start = end - 28 * 24 * 3600;
     let mut stmt = store.connection().prepare_cached(
-        "SELECT lower(from_addr), count(*), count(DISTINCT ticket_id),
-                (SELECT m2.subject FROM messages m2 WHERE lower(m2.from_addr) = lower(m.from_addr)
-                   AND m2.received_at >= ?1 AND m2.received_at < ?2 ORDER BY m2.received_at DESC, m2.id DESC LIMIT 1)
-         FROM messages m
+        // `subject` next to MAX(received_at) is SQLite's bare-column rule:
+        // it comes from the newest row of the group (one pass, no subquery).
+        "SELECT lower(from_addr), count(*), count(DISTINCT ticket_id), subject, MAX(received_at)
+         FROM messages
          WHERE received_at >= ?1 AND received_at < ?2 AND category != 'auto_generated'
          GROUP BY lower(from_addr) HAVING count(*) >= ?3
          ORDER BY count(*) DESC, lower(from_addr)",
