@@ -16,6 +16,8 @@
 //! - [`workflow`] is a pure function deciding what happens; [`store`] commits it.
 //! - [`reply`] renders the guides (handlebars) and composes RFC 5322 mail; [`send`] delivers it.
 //! - [`worker`] wires the steps together: the only place that knows their order.
+//! - [`digest`] computes, renders and schedules the weekly report to the admins;
+//!   [`faq`] renders the guides into a static site for the intranet.
 
 pub mod classify;
 pub mod config;
