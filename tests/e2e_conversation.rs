@@ -5,7 +5,8 @@
 //! every check reads what a person would see in their own INBOX over IMAP,
 //! or asks `mfa-desk show/queue`, or reads the store read-only.
 //!
-//! - the conversation (en ×3 clients, ja ×2 incl. ISO-2022-JP): question →
+//! - the conversation (en: Outlook, Gmail, Thunderbird; ja: Gmail, Thunderbird
+//!   bottom-posted, Outlook with an ISO-2022-JP employee): question →
 //!   guide → "it did not help" → notice to the admin → the admin's reply is
 //!   relayed to the employee, threaded, without quotes or admin-only text →
 //!   `#resolve` closes the ticket;
