@@ -301,8 +301,14 @@ fn run(cli: Cli) -> Result<()> {
                 config.replies_dir.display(),
                 guides.names().len()
             );
-            Store::open(&config.store.path)?;
+            let store = Store::open(&config.store.path)?;
             println!("store {}: ok", config.store.path.display());
+            // The digest templates, rendered with last week's real figures.
+            let at = jiff::Timestamp::now();
+            let tz = mfa_desk::digest::time_zone(&config)?;
+            let week = mfa_desk::digest::Week::of(at, &tz).previous();
+            mfa_desk::digest::render::build_mail(&store, &config, week, at, false)?;
+            println!("digest templates: ok");
             check_servers(&config)
         }
     }
@@ -483,6 +489,11 @@ fn run_once(mut desk: Desk) -> Result<()> {
         }
     }
     let swept = desk.sweep(now())?;
+    if let Some(week) =
+        mfa_desk::digest::send_due_digest(&mut desk.store, &desk.config, jiff::Timestamp::now())?
+    {
+        println!("  weekly digest queued: {week}");
+    }
     let mailer = Mailer::from_config(&desk.config.outbox, desk.config.smtp.as_ref())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
