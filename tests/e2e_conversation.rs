@@ -1365,7 +1365,7 @@ async fn real_auto_responders_get_at_most_one_automatic_reply() {
     for (who, habit, answers, most) in [
         (THREADS, Habit::Threads, a, 1),
         (DROPS, Habit::DropsReferences, b, 1),
-        (FIXED, Habit::FixedSubject, c, 2),
+        (FIXED, Habit::FixedSubject, c, 1),
     ] {
         let got = from_support(&stack, who).await;
         eprintln!(

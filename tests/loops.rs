@@ -115,12 +115,13 @@ fn a_responder_with_fresh_subjects_and_the_same_text_gets_one_reply() {
 
 #[test]
 fn the_hard_limits_hold_against_a_sender_that_changes_every_mail() {
+    // Every mail a new ticket with a guide: only the limits stop it.
     let mut desk = desk();
     for round in 0..60 {
         deliver(
             &mut desk,
             &format!(
-                "From: {BOT}\nTo: support@example.co.jp\nSubject: Request number {round}\nMessage-ID: <flood-{round}@partner.example>\nMIME-Version: 1.0\nContent-Type: text/plain\n\nPlease answer request {round} about the guest network.\n"
+                "From: {BOT}\nTo: support@example.co.jp\nSubject: SMS code never arrives ({round})\nMessage-ID: <flood-{round}@partner.example>\nMIME-Version: 1.0\nContent-Type: text/plain\n\nThe SMS verification code never arrives when I sign in (attempt {round}).\n"
             ),
             T0 + round,
         );

@@ -392,6 +392,15 @@ impl Desk {
                 tx.remember_thread_id(mid, t, "in", REQUESTER)?;
             }
             let mut plans: Vec<MailPlan> = decision.mails().to_vec();
+            // A receipt ("we got it") to an address that got automatic mail from
+            // us minutes ago is how auto-responders with fresh subjects loop; a
+            // person still gets the ticket, the sender only misses the receipt.
+            if plans.iter().any(|p| p.kind == MailKind::AckOther)
+                && tx.auto_mail_count(&ticket.requester, now - 600, None)? > 0
+            {
+                plans.retain(|p| p.kind != MailKind::AckOther);
+                tx.add_event(t, now, "receipt_withheld", "mfa-desk", &serde_json::json!({"why": "automatic mail sent to this address in the last 10 minutes"}))?;
+            }
             if plans.iter().any(|p| p.to == Audience::Requester)
                 && let Some(why) = auto_reply_blocked(&tx, config, &ticket, now)?
             {

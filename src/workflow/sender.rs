@@ -42,9 +42,12 @@ pub fn identify(
             .rsplit_once('@')
             .map(|(_, d)| d)
             .unwrap_or("");
+        // Only the topmost header counts: our receiving server adds its own on
+        // top (RFC 8601 §5) and must strip any that arrive with its name.
         inbound
             .headers_named("authentication-results")
-            .any(|h| passes(h, id, domain))
+            .next()
+            .is_some_and(|h| passes(h, id, domain))
     });
     if issued_to_sender || authenticated {
         Sender::Admin(admin.clone())
@@ -142,6 +145,22 @@ mod tests {
         assert!(matches!(
             identify(&m, &admins(), false, Some("mx.example.co.jp")),
             Sender::Admin(_)
+        ));
+    }
+
+    #[test]
+    fn only_the_topmost_results_count() {
+        // A forged header further down, below the receiving server's own.
+        let m = mail(
+            "sato@example.co.jp",
+            &[
+                "mx.example.co.jp; dmarc=fail header.from=example.co.jp",
+                "mx.example.co.jp; dmarc=pass header.from=example.co.jp",
+            ],
+        );
+        assert!(matches!(
+            identify(&m, &admins(), false, Some("mx.example.co.jp")),
+            Sender::UnverifiedAdmin(_)
         ));
     }
 
