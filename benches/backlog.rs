@@ -1,0 +1,600 @@
+//! A 5,000-mail backlog against a real Dovecot: fetching alone vs handling.
+//!
+//! `cargo bench --bench backlog [-- N]` (N mails, default 5000) starts its
+//! own mail stack (scripts/mailstack; needs root), then:
+//!
+//! 0. runs `mfa-desk run --once` on the still empty support@ INBOX (the first
+//!    start, which would otherwise refuse a full mailbox), and times it;
+//! 1. puts N generated, realistic support mails straight into support@'s
+//!    INBOX over Dovecot's LMTP (one session, no Postfix queue): English and
+//!    Japanese (UTF-8 base64, ISO-2022-JP), plain and Outlook-style
+//!    multipart/alternative with HTML, replies quoting earlier mail,
+//!    out-of-office auto-replies, and a few with a screenshot attached;
+//! 2. (a) fetch-only baseline: plain async-imap, as `ImapSource` does it —
+//!    `UID SEARCH UNDELETED UNKEYWORD $MfaDesk UNKEYWORD $MfaDeskQuarantine`,
+//!    then `UID FETCH <5 uids> (UID BODY.PEEK[])`, drained, bodies copied
+//!    out — over all N (also shown with 50 per FETCH, for scale);
+//! 3. (b) the release `mfa-desk run --once` on the backlog: fetch, parse,
+//!    classify, store (SQLite, one transaction per mail), flag on the server,
+//!    replies queued; the outbox is a FILE outbox (`[outbox] kind = "file"`,
+//!    .eml files in a temp dir), so no SMTP server's speed is measured;
+//!    (c) its peak RSS: `VmHWM` from /proc/<pid>/status, polled every 5 ms
+//!    until it exits (the high-water mark, so the last reading is the peak).
+//!
+//! Prints both rates, the ratio (target ≥ 50%) and the peak RSS (target ≤
+//! 60 MB), then checks the result (every mail stored and flagged).
+//!
+//! Under `cargo test --all-targets` this binary runs without `--bench` and
+//! returns at once.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use futures_util::TryStreamExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::desk::{Outbox, exe, store_count, write_config};
+use support::mailstack::{MailStack, SUPPORT};
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("backlog: a benchmark; run it with `cargo bench --bench backlog`");
+        return;
+    }
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(5000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(run(n));
+}
+
+async fn run(n: usize) {
+    let Some(stack) = MailStack::start("bench_backlog") else {
+        eprintln!("backlog: no mail stack here (needs root and apt); nothing measured");
+        std::process::exit(1);
+    };
+    let work = tempfile::tempdir().expect("temp dir");
+    let outbox = work.path().join("outbox");
+    std::fs::create_dir_all(&outbox).expect("outbox dir");
+    let config = write_config(work.path(), &stack, Outbox::Files(&outbox), "");
+
+    // 0. First start on the empty mailbox.
+    let t = Instant::now();
+    let first = run_once(&config, work.path());
+    assert!(
+        first.ok,
+        "the first `run --once` on the empty mailbox failed"
+    );
+    println!(
+        "backlog: first `mfa-desk run --once` on the empty mailbox: {} ms (start-up, IMAP login, nothing to do)",
+        t.elapsed().as_millis()
+    );
+
+    // 1. The backlog.
+    let mails: Vec<Vec<u8>> = (0..n).map(mail).collect();
+    let bytes: usize = mails.iter().map(Vec::len).sum();
+    let t = Instant::now();
+    stack
+        .deliver_lmtp("sender@corp.example.test", SUPPORT, &mails)
+        .await;
+    println!(
+        "backlog: {n} mails, {:.1} MB, delivered over LMTP in {:.1} s",
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    drop(mails);
+
+    // 2. Fetch only (twice with ImapSource's batch size: the better of the two).
+    let mut fetch5 = f64::MAX;
+    let mut fetched_bytes = 0;
+    for _ in 0..2 {
+        let (secs, got, got_bytes) = fetch_all(&stack, 5).await;
+        assert_eq!(got, n, "the baseline fetched {got} of {n}");
+        fetch5 = fetch5.min(secs);
+        fetched_bytes = got_bytes;
+    }
+    let (fetch50, _, _) = fetch_all(&stack, 50).await;
+    let fetch_rate = n as f64 / fetch5;
+    println!(
+        "(a) async-imap fetch only, 5 per UID FETCH (as ImapSource): {:.2} s = {:.0} mails/s, {:.1} MB/s  \
+         [50 per UID FETCH: {:.2} s = {:.0} mails/s]",
+        fetch5,
+        fetch_rate,
+        fetched_bytes as f64 / 1e6 / fetch5,
+        fetch50,
+        n as f64 / fetch50
+    );
+
+    // 3. mfa-desk on the backlog.
+    let t = Instant::now();
+    let handled = run_once(&config, work.path());
+    let secs = t.elapsed().as_secs_f64();
+    assert!(handled.ok, "`mfa-desk run --once` on the backlog failed");
+    let desk_rate = n as f64 / secs;
+    println!(
+        "(b) mfa-desk run --once (fetch, parse, classify, store, flag, replies queued): {secs:.2} s = {desk_rate:.0} mails/s"
+    );
+    println!(
+        "    ratio mfa-desk / fetch-only: {:.0}%  (target ≥ 50%: {})",
+        100.0 * desk_rate / fetch_rate,
+        if desk_rate / fetch_rate >= 0.5 {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+    let mb = handled.peak_kb as f64 / 1024.0;
+    println!(
+        "(c) peak RSS (VmHWM) of mfa-desk run --once: {mb:.1} MB  (target ≤ 60 MB: {})",
+        if mb <= 60.0 { "met" } else { "MISSED" }
+    );
+
+    // What it did.
+    let stored = store_count(work.path(), "messages", "source_ref IS NOT NULL").unwrap_or(-1);
+    let queued = store_count(work.path(), "outbox", "").unwrap_or(-1);
+    let sent = store_count(work.path(), "outbox", "sent_at IS NOT NULL").unwrap_or(-1);
+    let files = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+    let flagged = count_flagged(&stack).await;
+    println!(
+        "    stored {stored} of {n}; flagged $MfaDesk on the server: {flagged}; outbox rows {queued} \
+         ({sent} written as .eml files in the run, {files} files)"
+    );
+    for (cat, count) in categories(work.path()) {
+        println!("      {cat:<18} {count}");
+    }
+    assert_eq!(stored, n as i64, "not every mail was stored");
+    assert_eq!(flagged, n, "not every mail was flagged handled");
+}
+
+struct Ran {
+    ok: bool,
+    peak_kb: u64,
+}
+
+/// `mfa-desk run --once`, watching its VmHWM until it exits.
+fn run_once(config: &Path, dir: &Path) -> Ran {
+    let log = std::fs::File::create(dir.join("run-once.log")).expect("log file");
+    let mut child = Command::new(exe())
+        .args(["run", "--once", "--config"])
+        .arg(config)
+        .env("MFA_DESK_LOG", "mfa_desk=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start mfa-desk run --once");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if let Some(status) = child.try_wait().expect("wait for mfa-desk") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("mfa-desk run --once did not finish within 15 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if !status.success() {
+        let text = std::fs::read_to_string(dir.join("run-once.log")).unwrap_or_default();
+        eprintln!(
+            "{}",
+            text.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ran {
+        ok: status.success(),
+        peak_kb,
+    }
+}
+
+async fn login(stack: &MailStack) -> async_imap::Session<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect((stack.host.as_str(), stack.imap_port))
+        .await
+        .expect("connect to IMAP");
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.expect("IMAP greeting");
+    let mut session = client
+        .login(SUPPORT, &stack.password)
+        .await
+        .map_err(|(e, _)| e)
+        .expect("IMAP login");
+    session.select("INBOX").await.expect("SELECT INBOX");
+    session
+}
+
+/// The baseline: search the unhandled mail, fetch every body `per_fetch` at
+/// a time, copy each out (as ImapSource does). Returns (seconds, mails, bytes).
+async fn fetch_all(stack: &MailStack, per_fetch: usize) -> (f64, usize, usize) {
+    let started = Instant::now();
+    let mut session = login(stack).await;
+    let found = session
+        .uid_search("UNDELETED UNKEYWORD $MfaDesk UNKEYWORD $MfaDeskQuarantine")
+        .await
+        .expect("UID SEARCH");
+    let mut uids: Vec<u32> = found.into_iter().collect();
+    uids.sort_unstable();
+    let mut got = 0;
+    let mut total_bytes = 0usize;
+    for batch in uids.chunks(per_fetch) {
+        let set = batch
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let fetches: Vec<_> = session
+            .uid_fetch(&set, "(UID BODY.PEEK[])")
+            .await
+            .expect("UID FETCH")
+            .try_collect()
+            .await
+            .expect("UID FETCH stream");
+        for f in &fetches {
+            if let (Some(_), Some(body)) = (f.uid, f.body()) {
+                let owned = body.to_vec();
+                total_bytes += owned.len();
+                got += 1;
+                std::hint::black_box(owned);
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let _ = session.logout().await;
+    (secs, got, total_bytes)
+}
+
+async fn count_flagged(stack: &MailStack) -> usize {
+    let mut session = login(stack).await;
+    let n = session
+        .uid_search("KEYWORD $MfaDesk")
+        .await
+        .expect("UID SEARCH")
+        .len();
+    let _ = session.logout().await;
+    n
+}
+
+fn categories(dir: &Path) -> Vec<(String, i64)> {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        support::desk::store_path(dir),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return vec![];
+    };
+    let Ok(mut stmt) = conn.prepare(
+        "SELECT category || ' / ' || action, count(*) FROM messages GROUP BY 1 ORDER BY 2 DESC",
+    ) else {
+        return vec![];
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
+}
+
+// ----- the generated mail --------------------------------------------------
+
+/// A small deterministic PRNG (xorshift), so every run has the same backlog.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[(self.next() % v.len() as u64) as usize]
+    }
+}
+
+const EN: &[(&str, &str)] = &[
+    (
+        "Verification code not arriving",
+        "Since this morning the verification code by SMS never arrives when I sign in. \
+         I requested a new one twice and waited ten minutes. My number has not changed.",
+    ),
+    (
+        "New phone - authenticator app empty",
+        "I switched to a new iPhone over the weekend and restored from backup, but the \
+         authenticator app on the new phone shows no accounts. The old phone was traded in.",
+    ),
+    (
+        "Lost my phone",
+        "I lost my phone on the train last night. It has the authenticator app on it. \
+         I cannot sign in to anything now. What should I do?",
+    ),
+    (
+        "Security key not working",
+        "My YubiKey stopped working: it blinks but the browser says the security key \
+         was not recognised. I tried two USB ports.",
+    ),
+    (
+        "I got an approval request I did not make",
+        "Just now my phone showed a sign-in approval request that I did not make. \
+         I tapped deny. Is someone trying to get into my account?",
+    ),
+    (
+        "Account locked",
+        "After entering the wrong code a few times my account is locked and I cannot \
+         sign in. I have a customer meeting at 2 pm and need my mail.",
+    ),
+    (
+        "How do I set up MFA?",
+        "I am new here and was asked to set up multi-factor authentication before \
+         Friday. Which app do I need and what are the steps?",
+    ),
+    (
+        "Question about the printer",
+        "The printer on the third floor prints everything twice. Who should I ask \
+         about this?",
+    ),
+];
+
+const JA: &[(&str, &str)] = &[
+    (
+        "認証コードが届きません",
+        "昨日からサインインの認証コードがSMSで届きません。何度か再送しましたが届きません。\n\
+         電話番号は変わっていません。",
+    ),
+    (
+        "機種変更について",
+        "先週スマートフォンを機種変更したところ、認証アプリにアカウントが表示されなくなりました。\n\
+         古い端末はもう手元にありません。",
+    ),
+    (
+        "スマホを紛失しました",
+        "昨夜、電車の中でスマートフォンを紛失しました。認証アプリが入っていたため、\n\
+         サインインができません。どうすればよいでしょうか。",
+    ),
+    (
+        "身に覚えのない承認要求",
+        "先ほど、自分では操作していないのにサインインの承認要求がスマホに届きました。\n\
+         拒否を押しましたが、不正アクセスでしょうか。",
+    ),
+    (
+        "アカウントがロックされました",
+        "コードを何度か間違えて入力したところ、アカウントがロックされてしまいました。\n\
+         午後に顧客との打ち合わせがあり、至急対応をお願いします。",
+    ),
+    (
+        "多要素認証の設定方法",
+        "今月入社しました。多要素認証の設定をするよう言われましたが、手順を教えてください。",
+    ),
+];
+
+const EN_SIGNATURES: &[&str] = &[
+    "Best regards,\nRaj Patel\nSales, Osaka office\nTel 06-0000-0000",
+    "Thanks,\nEmily\n\nSent from my iPhone",
+    "Kind regards,\nTom Becker | Finance\nExample Corp.",
+];
+
+const JA_SIGNATURES: &[&str] = &[
+    "よろしくお願いいたします。\n\n--\n営業部 山田 太郎\n内線 1234",
+    "以上、よろしくお願いします。\n経理部 佐藤",
+    "お手数をおかけしますが、よろしくお願いいたします。\n\n━━━━━━━━━━\n総務部 鈴木 花子\n━━━━━━━━━━",
+];
+
+fn base64_lines(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + bytes.len() / 57 * 2 + 4);
+    for (i, chunk) in bytes.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            out.push_str("\r\n");
+        }
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out.push_str("\r\n");
+    out
+}
+
+fn encoded_word_utf8(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_string();
+    }
+    format!("=?UTF-8?B?{}?=", base64_lines(s.as_bytes()).trim_end())
+}
+
+fn jis(text: &str) -> Vec<u8> {
+    encoding_rs::ISO_2022_JP.encode(text).0.into_owned()
+}
+
+/// A screenshot-like PNG (a gradient with noise, ~40-80 KB).
+fn screenshot(rng: &mut Rng) -> Vec<u8> {
+    let (w, h) = (360u32, 240u32);
+    let mut pixels = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let noise = (rng.next() % 24) as u8;
+            pixels.extend_from_slice(&[
+                (x * 255 / w) as u8 ^ noise,
+                (y * 255 / h) as u8,
+                200u8.wrapping_add(noise),
+            ]);
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().expect("png header");
+        writer.write_image_data(&pixels).expect("png data");
+    }
+    out
+}
+
+/// Mail number `i` of the backlog.
+fn mail(i: usize) -> Vec<u8> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    rng.next();
+    let user = i % 800;
+    let from = format!("user{user:03}@corp.example.test");
+    let day = 1 + (i % 28);
+    let date = format!(
+        "Date: Mon, {day:02} Sep 2025 {:02}:{:02}:{:02} +0900\r\n",
+        8 + i % 10,
+        i % 60,
+        (i * 7) % 60
+    );
+    let id = format!(
+        "<backlog-{i:05}.{:08x}@corp.example.test>",
+        rng.next() as u32
+    );
+    let kind = rng.next() % 100;
+    let mut head = format!(
+        "Return-Path: <{from}>\r\nFrom: User {user} <{from}>\r\nTo: IT Support <{SUPPORT}>\r\n\
+         Message-ID: {id}\r\n{date}MIME-Version: 1.0\r\n"
+    );
+    let mut mail = Vec::new();
+    match kind {
+        // English, plain text, sometimes a reply quoting earlier mail.
+        0..=34 => {
+            let (subject, body) = rng.pick(EN);
+            let sig = rng.pick(EN_SIGNATURES);
+            let reply = rng.next() % 4 == 0;
+            let mut text = format!("Hello IT team,\n\n{body}\n\n(ref {i})\n\n{sig}\n");
+            if reply {
+                text.push_str(&format!(
+                    "\nOn Fri, {day:02} Sep 2025 at 09:12, IT Support <{SUPPORT}> wrote:\n\
+                     > Thank you for your message. Please try the steps below.\n\
+                     > 1. Open the authenticator app.\n> 2. Check the time settings.\n>\n\
+                     > IT support\n"
+                ));
+            }
+            head.push_str(&format!(
+                "Subject: {}{subject}\r\nContent-Type: text/plain; charset=us-ascii\r\n\
+                 Content-Transfer-Encoding: 7bit\r\n\r\n",
+                if reply { "Re: " } else { "" }
+            ));
+            mail.extend_from_slice(head.as_bytes());
+            mail.extend_from_slice(text.replace('\n', "\r\n").as_bytes());
+        }
+        // Japanese, UTF-8, base64 (Gmail, iPhone).
+        35..=59 => {
+            let (subject, body) = rng.pick(JA);
+            let sig = rng.pick(JA_SIGNATURES);
+            let text = format!(
+                "情報システム部 御中\n\nお疲れ様です。\n{body}\n（問い合わせ番号 {i}）\n\n{sig}\n"
+            );
+            head.push_str(&format!(
+                "Subject: {}\r\nContent-Type: text/plain; charset=UTF-8\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n",
+                encoded_word_utf8(subject)
+            ));
+            mail.extend_from_slice(head.as_bytes());
+            mail.extend_from_slice(base64_lines(text.replace('\n', "\r\n").as_bytes()).as_bytes());
+        }
+        // Japanese, ISO-2022-JP, 7bit (older Japanese clients).
+        60..=69 => {
+            let (subject, body) = rng.pick(JA);
+            let sig = rng.pick(JA_SIGNATURES);
+            let text = format!("お世話になっております。\n{body}\n（番号 {i}）\n\n{sig}\n");
+            head.push_str(&format!(
+                "Subject: =?ISO-2022-JP?B?{}?=\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\n\
+                 Content-Transfer-Encoding: 7bit\r\n\r\n",
+                base64_lines(&jis(subject)).trim_end()
+            ));
+            mail.extend_from_slice(head.as_bytes());
+            for line in text.lines() {
+                mail.extend_from_slice(&jis(line));
+                mail.extend_from_slice(b"\r\n");
+            }
+        }
+        // Outlook: multipart/alternative, text + HTML, UTF-8 base64.
+        70..=89 => {
+            let (subject, body) = if rng.next() % 2 == 0 {
+                *rng.pick(EN)
+            } else {
+                *rng.pick(JA)
+            };
+            let boundary = format!("_000_{:016x}_", rng.next());
+            let text = format!("{body}\r\n\r\n(ref {i})\r\n");
+            let html = format!(
+                "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\
+                 <style>p.MsoNormal{{margin:0;font-size:11pt;font-family:Calibri,sans-serif}}</style>\
+                 </head><body lang=\"EN-US\"><div class=\"WordSection1\"><p class=\"MsoNormal\">{}</p>\
+                 <p class=\"MsoNormal\">(ref {i})</p><p class=\"MsoNormal\">&nbsp;</p></div></body></html>",
+                body.replace('\n', "<br>")
+            );
+            head.push_str(&format!(
+                "Subject: {}\r\nThread-Topic: {}\r\nX-MS-Has-Attach:\r\n\
+                 Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n",
+                encoded_word_utf8(subject),
+                encoded_word_utf8(subject)
+            ));
+            mail.extend_from_slice(head.as_bytes());
+            for (ctype, part) in [("text/plain", &text), ("text/html", &html)] {
+                mail.extend_from_slice(
+                    format!(
+                        "--{boundary}\r\nContent-Type: {ctype}; charset=\"utf-8\"\r\n\
+                         Content-Transfer-Encoding: base64\r\n\r\n{}",
+                        base64_lines(part.as_bytes())
+                    )
+                    .as_bytes(),
+                );
+            }
+            mail.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        }
+        // Out-of-office auto-replies.
+        90..=95 => {
+            head.push_str(
+                "Subject: Automatic reply: IT notice\r\nAuto-Submitted: auto-replied\r\n\
+                 X-Auto-Response-Suppress: All\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n",
+            );
+            mail.extend_from_slice(head.as_bytes());
+            mail.extend_from_slice(
+                b"I am out of the office until Monday with limited access to mail.\r\n",
+            );
+        }
+        // A question with a screenshot attached.
+        _ => {
+            let (subject, body) = rng.pick(EN);
+            let boundary = format!("----=_Part_{:016x}", rng.next());
+            head.push_str(&format!(
+                "Subject: {subject} (screenshot)\r\n\
+                 Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
+            ));
+            mail.extend_from_slice(head.as_bytes());
+            mail.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\
+                     {body}\r\nThe screenshot shows the error.\r\n(ref {i})\r\n\r\n\
+                     --{boundary}\r\nContent-Type: image/png; name=\"screenshot.png\"\r\n\
+                     Content-Disposition: attachment; filename=\"screenshot.png\"\r\n\
+                     Content-Transfer-Encoding: base64\r\n\r\n{}--{boundary}--\r\n",
+                    base64_lines(&screenshot(&mut rng))
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    mail
+}
