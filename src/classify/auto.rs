@@ -107,18 +107,17 @@ fn body_opening(body: &str, rules: &AutoRules) -> Option<String> {
         return None;
     }
     let head: String = body.chars().take(rules.body_window).collect();
-    let openings: Vec<(Vec<char>, &String)> = rules
-        .body_openings
-        .iter()
-        .map(|o| (compact(o), o))
-        .collect();
     for sentence in head.split(['\n', '。', '.', '!', '?']) {
         let s = compact(sentence);
-        if let Some((_, o)) = openings
+        if s.is_empty() {
+            continue;
+        }
+        let found = rules
+            .body_openings_compact
             .iter()
-            .find(|(c, _)| !c.is_empty() && s.starts_with(c))
-        {
-            return Some(format!("body:{o}"));
+            .position(|c| !c.is_empty() && s.starts_with(c));
+        if let Some(i) = found {
+            return Some(format!("body:{}", rules.body_openings[i]));
         }
     }
     None
@@ -133,6 +132,14 @@ mod tests {
             sender_locals: vec!["mailer-daemon".into(), "no-reply".into(), "noreply".into()],
             subject_prefixes: vec!["automatic reply:".into(), "【不在】".into()],
             body_openings: vec!["i am out of the office".into(), "不在にしております".into()],
+            body_openings_compact: vec![
+                compact("i am out of the office"),
+                compact("不在にしております"),
+            ],
+            body_openings_compact: vec![
+                compact("i am out of the office"),
+                compact("不在にしております"),
+            ],
             body_window: 200,
             body_max_len: 1200,
         }

@@ -45,10 +45,10 @@ fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
     let max_edits = if s.len() >= 12 { 2 } else { 1 };
     let mask = letter_mask(&s);
     let mut best: Option<(usize, u32)> = None;
-    for fw in &rules.fuzzy {
-        if fw.stem.len().abs_diff(s.len()) > max_edits
-            || (fw.mask ^ mask).count_ones() as usize > 2 * max_edits
-        {
+    let lengths = s.len().saturating_sub(max_edits)..=s.len() + max_edits;
+    let candidates = lengths.filter_map(|l| rules.fuzzy.get(l)).flatten();
+    for fw in candidates {
+        if (fw.mask ^ mask).count_ones() as usize > 2 * max_edits {
             continue;
         }
         let d = strsim::damerau_levenshtein(&s, &fw.stem);
@@ -65,7 +65,7 @@ fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
 }
 
 fn is_negator(rules: &Rules, raw: &str) -> bool {
-    rules.en_negators.iter().any(|n| n == raw)
+    rules.en_negators.contains_key(raw)
 }
 
 fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
@@ -77,7 +77,7 @@ fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
     let empty: &[u32] = &[];
     for (i, (id, tok)) in ids.iter().zip(&toks).enumerate() {
         let by_word = id.map_or(empty, |id| rules.en_first[id as usize].as_slice());
-        let by_not = if is_not(rules, tok.raw) {
+        let by_not = if !rules.not_first.is_empty() && is_not(rules, tok.raw) {
             rules.not_first.as_slice()
         } else {
             empty
@@ -95,7 +95,7 @@ fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
 }
 
 fn is_not(rules: &Rules, raw: &str) -> bool {
-    rules.en_not.iter().any(|n| n == raw)
+    rules.en_not.contains_key(raw)
 }
 
 fn seq_at(

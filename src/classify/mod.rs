@@ -240,11 +240,23 @@ ja = ["身に覚えのない"]
 
     #[test]
     fn word_forms_and_typos_match() {
-        assert_eq!(cat("", "I didn't receive any codes"), Category::CodeNotReceived);
-        assert_eq!(cat("", "I have not been receiving the code"), Category::CodeNotReceived);
+        assert_eq!(
+            cat("", "I didn't receive any codes"),
+            Category::CodeNotReceived
+        );
+        assert_eq!(
+            cat("", "I have not been receiving the code"),
+            Category::CodeNotReceived
+        );
         // One typo in a long word is forgiven ...
-        assert_eq!(cat("", "the authenticater looks broken"), Category::TokenProblem);
-        assert_eq!(cat("", "I never recieved a code"), Category::CodeNotReceived);
+        assert_eq!(
+            cat("", "the authenticater looks broken"),
+            Category::TokenProblem
+        );
+        assert_eq!(
+            cat("", "I never recieved a code"),
+            Category::CodeNotReceived
+        );
         // ... a changed letter in a short word is not ("attach" is not "attack").
         assert_eq!(cat("", "the authenticator is brokan"), Category::Other);
     }
@@ -260,7 +272,10 @@ ja = ["身に覚えのない"]
 
     #[test]
     fn quoted_text_does_not_count() {
-        let mut m = mail("hello", "thanks!\n\nOn Mon, 2 Dec 2024, IT <it@x.jp> wrote:\n> I lost my phone\n");
+        let mut m = mail(
+            "hello",
+            "thanks!\n\nOn Mon, 2 Dec 2024, IT <it@x.jp> wrote:\n> I lost my phone\n",
+        );
         assert_eq!(classify(&m, &rules()).category, Category::Other);
         m.new_text = "thanks!".into();
         m.quoted_text = "I lost my phone".into();
@@ -272,14 +287,30 @@ ja = ["身に覚えのない"]
     #[test]
     fn two_problems_rank_sensibly() {
         // A lost phone outranks the missing code it causes.
-        assert_eq!(cat("", "I lost my phone so I didn't receive a code"), Category::PhoneLost);
+        assert_eq!(
+            cat("", "I lost my phone so I didn't receive a code"),
+            Category::PhoneLost
+        );
         // An attack signal outranks everything.
-        assert_eq!(cat("", "I lost my phone. I got a code I didn't request"), Category::UnexpectedPrompt);
-        assert_eq!(cat("身に覚えのない通知", "コードが届かない"), Category::UnexpectedPrompt);
+        assert_eq!(
+            cat("", "I lost my phone. I got a code I didn't request"),
+            Category::UnexpectedPrompt
+        );
+        assert_eq!(
+            cat("身に覚えのない通知", "コードが届かない"),
+            Category::UnexpectedPrompt
+        );
         // Two unrelated guides with equal evidence: a person decides.
-        let v = classify(&mail("", "the authenticator is broken and I lost my phone"), &rules());
+        let v = classify(
+            &mail("", "the authenticator is broken and I lost my phone"),
+            &rules(),
+        );
         assert_eq!(v.category, Category::Other);
-        assert!(v.matched.iter().any(|m| m.starts_with("ambiguous:")), "{:?}", v.matched);
+        assert!(
+            v.matched.iter().any(|m| m.starts_with("ambiguous:")),
+            "{:?}",
+            v.matched
+        );
     }
 
     #[test]
@@ -309,7 +340,10 @@ ja = ["身に覚えのない"]
     fn language_comes_from_the_inbound() {
         let mut m = mail("", "");
         m.language = crate::verdict::Language::En;
-        assert_eq!(classify(&m, &rules()).language, crate::verdict::Language::En);
+        assert_eq!(
+            classify(&m, &rules()).language,
+            crate::verdict::Language::En
+        );
     }
 }
 #[cfg(test)]

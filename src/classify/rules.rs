@@ -156,6 +156,8 @@ pub(crate) struct AutoRules {
     pub sender_locals: Vec<String>,
     pub subject_prefixes: Vec<String>,
     pub body_openings: Vec<String>,
+    /// `body_openings` in compact form (no spaces), compiled once.
+    pub body_openings_compact: Vec<Vec<char>>,
     pub body_window: usize,
     pub body_max_len: usize,
 }
@@ -209,7 +211,8 @@ pub struct Rules {
     pub(crate) terms: Vec<Term>,
     /// English stem -> word id.
     pub(crate) vocab: FastMap<String, u32>,
-    pub(crate) fuzzy: Vec<FuzzyWord>,
+    /// Stems open to typo matching, bucketed by length in bytes.
+    pub(crate) fuzzy: Vec<Vec<FuzzyWord>>,
     /// Word id -> English terms whose first word it is.
     pub(crate) en_first: Vec<Vec<u32>>,
     /// Japanese atoms (compact normalised substrings).
@@ -219,9 +222,9 @@ pub struct Rules {
     /// Atom id -> Japanese terms whose first segment it is.
     pub(crate) ja_first: Vec<Vec<u32>>,
     /// English negation cues (normalised words).
-    pub(crate) en_negators: Vec<String>,
+    pub(crate) en_negators: FastMap<String, ()>,
     /// The words `{not}` in an English term stands for.
-    pub(crate) en_not: Vec<String>,
+    pub(crate) en_not: FastMap<String, ()>,
     /// English terms whose first word is `{not}`.
     pub(crate) not_first: Vec<u32>,
     /// Every (category, term) compiled so far, to drop duplicates.
@@ -391,6 +394,11 @@ impl Rules {
             sender_locals: ck.words(&a.sender_locals, "[auto] sender_locals")?,
             subject_prefixes: ck.words(&a.subject_prefixes, "[auto] subject_prefixes")?,
             body_openings: ck.words(&a.body_openings, "[auto] body_openings")?,
+            body_openings_compact: ck
+                .words(&a.body_openings, "[auto] body_openings")?
+                .iter()
+                .map(|o| compact(o))
+                .collect(),
             body_window: ck.count(&a.body_window, "[auto] body_window", 200, 10_000)?,
             body_max_len: ck.count(&a.body_max_len, "[auto] body_max_len", 1200, 100_000)?,
         };
@@ -399,8 +407,16 @@ impl Rules {
             origin: origin.to_string(),
             settings,
             auto,
-            en_negators: ck.words(&raw.negation.en_before, "[negation] en_before")?,
-            en_not: ck.words(&raw.negation.en_not, "[negation] en_not")?,
+            en_negators: ck
+                .words(&raw.negation.en_before, "[negation] en_before")?
+                .into_iter()
+                .map(|w| (w, ()))
+                .collect(),
+            en_not: ck
+                .words(&raw.negation.en_not, "[negation] en_not")?
+                .into_iter()
+                .map(|w| (w, ()))
+                .collect(),
             ja_negators: ck
                 .words(&raw.negation.ja_after, "[negation] ja_after")?
                 .iter()
@@ -569,7 +585,10 @@ impl Rules {
         let id = self.en_first.len() as u32;
         self.en_first.push(Vec::new());
         if s.len() >= 6 {
-            self.fuzzy.push(FuzzyWord {
+            if self.fuzzy.len() <= s.len() {
+                self.fuzzy.resize(s.len() + 1, Vec::new());
+            }
+            self.fuzzy[s.len()].push(FuzzyWord {
                 id,
                 mask: letter_mask(&s),
                 stem: s.clone(),

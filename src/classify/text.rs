@@ -23,6 +23,8 @@ pub fn normalize(s: &str) -> String {
     let push = |out: &mut String, c: char| match c {
         '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{2032}' | '`' | '\u{00B4}' => out.push('\''),
         c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+        // Kana, kanji and CJK punctuation have no case: skip the case tables.
+        c if ('\u{2E80}'..='\u{FE4F}').contains(&c) => out.push(c),
         c => out.extend(c.to_lowercase()),
     };
     if is_nfkc_quick(s.chars()) == IsNormalized::Yes {
@@ -90,6 +92,16 @@ pub fn own_text(body: &str) -> String {
 }
 
 fn is_quote_header(t: &str, rest: &[&str]) -> bool {
+    // Cheap gate first: every marker starts with one of these or ends with a colon.
+    let first = t.chars().next().unwrap_or(' ');
+    if !matches!(
+        first,
+        '-' | '_' | 'o' | 'O' | 'b' | 'B' | 'f' | 'F' | '差' | '送'
+    ) && !t.ends_with(':')
+        && !t.ends_with('：')
+    {
+        return false;
+    }
     let lower = t.to_lowercase();
     if lower == "--" || t == "-- " {
         return true; // signature separator

@@ -1,0 +1,126 @@
+//! Throughput of classification against parsing alone.
+//!
+//! `cargo bench --bench classify [-- DIR...]` reads every `.eml` under the
+//! folders given (default: tests/fixtures/classify, tests/fixtures/parse,
+//! examples/inbox), then times, in messages per second:
+//!
+//! - mail-parser alone (`MessageParser::parse`): the floor any step builds on;
+//! - `mfa_desk::parse::parse` (mail-parser plus charset repair, quotes, language);
+//! - `parse` + `classify` (the full front of the pipeline);
+//! - `classify` alone on already parsed mail.
+//!
+//! The rules are compiled once, as in the service. Plain `std::time`, no
+//! harness: each figure is the best of a few timed rounds of at least 0.3 s.
+
+use mfa_desk::classify::{Rules, classify};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn eml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            eml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "eml") {
+            out.push(path);
+        }
+    }
+}
+
+/// Messages per second for `f` run over every message: best of 5 rounds.
+fn rate<T>(mails: &[T], mut f: impl FnMut(&T)) -> f64 {
+    let mut best = 0.0f64;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut n = 0usize;
+        while start.elapsed() < Duration::from_millis(300) {
+            for m in mails {
+                f(m);
+            }
+            n += mails.len();
+        }
+        best = best.max(n as f64 / start.elapsed().as_secs_f64());
+    }
+    best
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let dirs: Vec<PathBuf> = if args.is_empty() {
+        [
+            "tests/fixtures/classify",
+            "tests/fixtures/parse",
+            "examples/inbox",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect()
+    } else {
+        args.iter().map(PathBuf::from).collect()
+    };
+    let mut files = Vec::new();
+    for d in &dirs {
+        eml_files(d, &mut files);
+    }
+    let mails: Vec<Vec<u8>> = files.iter().filter_map(|f| std::fs::read(f).ok()).collect();
+    if mails.is_empty() {
+        eprintln!("no .eml files under {dirs:?}");
+        std::process::exit(2);
+    }
+    let rules_text = match std::fs::read_to_string("config/rules.toml") {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read config/rules.toml: {e}");
+            std::process::exit(2);
+        }
+    };
+    let rules = match Rules::from_toml(&rules_text, "config/rules.toml") {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let bytes: usize = mails.iter().map(Vec::len).sum();
+    println!(
+        "{} messages ({} KiB) from {}",
+        mails.len(),
+        bytes / 1024,
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let mail_parser = rate(&mails, |raw| {
+        black_box(mail_parser::MessageParser::default().parse(black_box(raw.as_slice())));
+    });
+    let parse_only = rate(&mails, |raw| {
+        black_box(mfa_desk::parse::parse(black_box(raw)));
+    });
+    let full = rate(&mails, |raw| {
+        let inbound = mfa_desk::parse::parse(black_box(raw));
+        black_box(classify(&inbound, &rules));
+    });
+    let parsed: Vec<_> = mails.iter().map(|m| mfa_desk::parse::parse(m)).collect();
+    let classify_only = rate(&parsed, |inbound| {
+        black_box(classify(black_box(inbound), &rules));
+    });
+
+    println!("mail-parser parse only      {mail_parser:>12.0} msgs/s");
+    println!("mfa_desk::parse only        {parse_only:>12.0} msgs/s");
+    println!("parse + classify            {full:>12.0} msgs/s");
+    println!("classify only (pre-parsed)  {classify_only:>12.0} msgs/s");
+    println!(
+        "ratio parse+classify vs mail-parser parse: {:.2}x   vs mfa_desk::parse: {:.2}x   (target <= 2x)",
+        mail_parser / full,
+        parse_only / full
+    );
+}
