@@ -136,10 +136,6 @@ mod tests {
                 compact("i am out of the office"),
                 compact("不在にしております"),
             ],
-            body_openings_compact: vec![
-                compact("i am out of the office"),
-                compact("不在にしております"),
-            ],
             body_window: 200,
             body_max_len: 1200,
         }

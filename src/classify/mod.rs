@@ -112,23 +112,38 @@ pub fn classify(inbound: &Inbound, rules: &Rules) -> Verdict {
 }
 
 /// Per-category sums and the evidence behind them.
-struct Scored {
+struct Scored<'r> {
+    rules: &'r Rules,
     scores: Vec<f32>,
-    /// (category index, "subject:term" / "body:term").
-    evidence: Vec<(usize, String)>,
+    /// (category index, "subject" / "body", term id); formatted only for the answer.
+    evidence: Vec<(usize, &'static str, u32)>,
 }
 
-impl Scored {
-    fn matched_for(&self, cat: usize) -> Vec<String> {
+impl Scored<'_> {
+    fn label(&self, place: &str, term: u32) -> String {
+        format!("{place}:{}", self.rules.terms[term as usize].label)
+    }
+
+    /// "subject:term" / "body:term" for one category, or for all with `None`.
+    fn matched(&self, cat: Option<usize>) -> Vec<String> {
         self.evidence
             .iter()
-            .filter(|(c, _)| *c == cat)
-            .map(|(_, e)| e.clone())
+            .filter(|(c, _, _)| cat.is_none_or(|cat| *c == cat))
+            .map(|(_, place, term)| self.label(place, *term))
             .collect()
+    }
+
+    fn matched_for(&self, cat: usize) -> Vec<String> {
+        self.matched(Some(cat))
     }
 }
 
-fn score(rules: &Rules, subject_weight: f32, subject_hits: &[Hit], body_hits: &[Hit]) -> Scored {
+fn score<'r>(
+    rules: &'r Rules,
+    subject_weight: f32,
+    subject_hits: &[Hit],
+    body_hits: &[Hit],
+) -> Scored<'r> {
     let mut scores = vec![0.0f32; rules.categories.len()];
     let mut evidence = Vec::new();
     // Each term counts once: in the subject if it is there un-negated, else
@@ -158,10 +173,14 @@ fn score(rules: &Rules, subject_weight: f32, subject_hits: &[Hit], body_hits: &[
                 term.weight
             };
             scores[term.cat] += w;
-            evidence.push((term.cat, format!("{place}:{}", term.label)));
+            evidence.push((term.cat, place, h.term));
         }
     }
-    Scored { scores, evidence }
+    Scored {
+        rules,
+        scores,
+        evidence,
+    }
 }
 
 /// Answer `other`: nothing fits well enough, or two unrelated guides tie.
@@ -169,7 +188,7 @@ fn abstain(rules: &Rules, language: Language, scored: &Scored, note: Option<Stri
     let best = (0..rules.categories.len())
         .map(|i| scored.scores[i] / rules.categories[i].threshold)
         .fold(0.0f32, f32::max);
-    let mut matched: Vec<String> = scored.evidence.iter().map(|(_, e)| e.clone()).collect();
+    let mut matched = scored.matched(None);
     if let Some(n) = note {
         matched.insert(0, n);
     }
@@ -344,39 +363,5 @@ ja = ["身に覚えのない"]
             classify(&m, &rules()).language,
             crate::verdict::Language::En
         );
-    }
-}
-#[cfg(test)]
-mod debug_tests {
-    #[test]
-    #[ignore]
-    fn debug_file() {
-        let path = std::env::var("DBG_FILE").unwrap_or_default();
-        let raw = std::fs::read(&path).unwrap_or_default();
-        let inbound = crate::parse::parse(&raw);
-        let rules = super::Rules::from_toml(
-            &std::fs::read_to_string("config/rules.toml").unwrap_or_default(),
-            "r",
-        )
-        .expect("rules");
-        println!(
-            "SUBJECT {:?}\nNEW {:?}\nQUOTED {:?}",
-            inbound.subject,
-            inbound.new_text,
-            inbound.quoted_text.chars().take(200).collect::<String>()
-        );
-        let body = super::text::normalize(&super::text::own_text(&inbound.new_text));
-        println!("OWN {body:?}");
-        let mut hits = Vec::new();
-        super::matcher::find(&rules, &body, &mut hits);
-        for h in hits {
-            println!(
-                "{} {} neg={}",
-                rules.terms[h.term as usize].label,
-                rules.categories[rules.terms[h.term as usize].cat].category,
-                h.negated
-            );
-        }
-        println!("{:?}", super::classify(&inbound, &rules));
     }
 }
