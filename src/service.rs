@@ -91,7 +91,11 @@ pub async fn serve(
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "the periodic sweep failed; will retry"),
             }
-            match crate::digest::send_due_digest(&mut desk.store, &desk.config, jiff::Timestamp::now()) {
+            match crate::digest::send_due_digest(
+                &mut desk.store,
+                &desk.config,
+                jiff::Timestamp::now(),
+            ) {
                 Ok(Some(_)) => wake_sender.notify_one(),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "cannot queue the weekly digest; will retry"),
