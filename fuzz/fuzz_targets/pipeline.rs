@@ -55,13 +55,22 @@ fuzz_target!(|data: &[u8]| {
             .guides
             .render(template, verdict.language, &ctx)
             .expect("a shipped guide renders");
-        assert!(!r.subject.contains(['\r', '\n']), "guide subject on one line");
+        assert!(
+            !r.subject.contains(['\r', '\n']),
+            "guide subject on one line"
+        );
     }
-    let notice = w.guides.render_admin("notify", &ctx).expect("notice renders");
+    let notice = w
+        .guides
+        .render_admin("notify", &ctx)
+        .expect("notice renders");
     assert!(!notice.subject.contains(['\r', '\n']));
 
     let subject = tagged_subject("MFA-1", &inbound.subject);
-    assert!(!subject.contains(['\r', '\n']), "tagged subject on one line: {subject:?}");
+    assert!(
+        !subject.contains(['\r', '\n']),
+        "tagged subject on one line: {subject:?}"
+    );
 
     let masked = mfa_desk::privacy::mask_secrets(&inbound.new_text);
     assert!(masked.found.is_empty() || masked.text.contains('•'));
