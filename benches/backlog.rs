@@ -22,7 +22,10 @@
 //!    until it exits (the high-water mark, so the last reading is the peak).
 //!
 //! Prints both rates, the ratio (target ≥ 50%) and the peak RSS (target ≤
-//! 60 MB), then checks the result (every mail stored and flagged).
+//! 60 MB), then checks the result (every mail stored and flagged). The
+//! service's log of the last run is copied to /tmp/backlog-run-once.log;
+//! `BACKLOG_WRAP="perf record -g -o /tmp/backlog.perf --"` runs (b) under a
+//! profiler (its RSS figure is then meaningless).
 //!
 //! Under `cargo test --all-targets` this binary runs without `--bench` and
 //! returns at once.
@@ -76,6 +79,14 @@ async fn run(n: usize) {
         t.elapsed().as_millis()
     );
 
+    // Experiments: SQL run on the store before the backlog (e.g. an index).
+    if let Ok(sql) = std::env::var("BACKLOG_EXTRA_SQL") {
+        let conn = rusqlite::Connection::open(support::desk::store_path(work.path()))
+            .expect("open the store");
+        conn.execute_batch(&sql).expect("BACKLOG_EXTRA_SQL");
+        println!("backlog: ran on the store first: {sql}");
+    }
+
     // 1. The backlog.
     let mails: Vec<Vec<u8>> = (0..n).map(mail).collect();
     let bytes: usize = mails.iter().map(Vec::len).sum();
@@ -109,6 +120,15 @@ async fn run(n: usize) {
         fetched_bytes as f64 / 1e6 / fetch5,
         fetch50,
         n as f64 / fetch50
+    );
+
+    // (a') The IMAP floor of ImapSource's pattern: the same fetches plus one
+    // `UID STORE +FLAGS.SILENT` round trip per mail (on a scratch keyword).
+    let (store_secs, _, _) = fetch_all_and_store(&stack, 5).await;
+    println!(
+        "(a') fetch + one UID STORE per mail (ImapSource's round trips, no processing): {:.2} s = {:.0} mails/s",
+        store_secs,
+        n as f64 / store_secs
     );
 
     // 3. mfa-desk on the backlog.
@@ -160,7 +180,20 @@ struct Ran {
 /// `mfa-desk run --once`, watching its VmHWM until it exits.
 fn run_once(config: &Path, dir: &Path) -> Ran {
     let log = std::fs::File::create(dir.join("run-once.log")).expect("log file");
-    let mut child = Command::new(exe())
+    // BACKLOG_WRAP="perf record -g -o /tmp/backlog.perf --" profiles the run
+    // (the peak RSS is then the wrapper's child's, not measured here).
+    let wrap: Vec<String> = std::env::var("BACKLOG_WRAP")
+        .map(|w| w.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut cmd = match wrap.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(exe());
+            c
+        }
+        None => Command::new(exe()),
+    };
+    let mut child = cmd
         .args(["run", "--once", "--config"])
         .arg(config)
         .env("MFA_DESK_LOG", "mfa_desk=info")
@@ -190,6 +223,8 @@ fn run_once(config: &Path, dir: &Path) -> Ran {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    // Kept for a look after the stack and its temp dir are gone.
+    let _ = std::fs::copy(dir.join("run-once.log"), "/tmp/backlog-run-once.log");
     if !status.success() {
         let text = std::fs::read_to_string(dir.join("run-once.log")).unwrap_or_default();
         eprintln!(
@@ -256,6 +291,47 @@ async fn fetch_all(stack: &MailStack, per_fetch: usize) -> (f64, usize, usize) {
     let secs = started.elapsed().as_secs_f64();
     let _ = session.logout().await;
     (secs, got, total_bytes)
+}
+
+/// [`fetch_all`] plus a `UID STORE` per mail, as `mark_handled` does.
+async fn fetch_all_and_store(stack: &MailStack, per_fetch: usize) -> (f64, usize, usize) {
+    let started = Instant::now();
+    let mut session = login(stack).await;
+    let found = session
+        .uid_search("UNDELETED UNKEYWORD $MfaDesk UNKEYWORD $MfaDeskQuarantine")
+        .await
+        .expect("UID SEARCH");
+    let mut uids: Vec<u32> = found.into_iter().collect();
+    uids.sort_unstable();
+    let mut got = 0;
+    for batch in uids.chunks(per_fetch) {
+        let set = batch
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let fetches: Vec<_> = session
+            .uid_fetch(&set, "(UID BODY.PEEK[])")
+            .await
+            .expect("UID FETCH")
+            .try_collect()
+            .await
+            .expect("UID FETCH stream");
+        got += fetches.iter().filter(|f| f.body().is_some()).count();
+        drop(fetches);
+        for uid in batch {
+            let _: Vec<_> = session
+                .uid_store(uid.to_string(), "+FLAGS.SILENT ($BenchScratch)")
+                .await
+                .expect("UID STORE")
+                .try_collect()
+                .await
+                .expect("UID STORE stream");
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let _ = session.logout().await;
+    (secs, got, 0)
 }
 
 async fn count_flagged(stack: &MailStack) -> usize {
@@ -479,7 +555,7 @@ fn mail(i: usize) -> Vec<u8> {
         0..=34 => {
             let (subject, body) = rng.pick(EN);
             let sig = rng.pick(EN_SIGNATURES);
-            let reply = rng.next() % 4 == 0;
+            let reply = rng.next().is_multiple_of(4);
             let mut text = format!("Hello IT team,\n\n{body}\n\n(ref {i})\n\n{sig}\n");
             if reply {
                 text.push_str(&format!(
@@ -530,7 +606,7 @@ fn mail(i: usize) -> Vec<u8> {
         }
         // Outlook: multipart/alternative, text + HTML, UTF-8 base64.
         70..=89 => {
-            let (subject, body) = if rng.next() % 2 == 0 {
+            let (subject, body) = if rng.next().is_multiple_of(2) {
                 *rng.pick(EN)
             } else {
                 *rng.pick(JA)
