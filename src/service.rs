@@ -150,19 +150,16 @@ pub async fn serve(
             }
             continue;
         }
+        // Mark the batch handled in one round trip, after each mail's commit;
+        // the sender is woken once per batch so it does not fight the worker
+        // for the database while a backlog drains.
+        let mut handled: Vec<String> = Vec::new();
+        let mut queued = false;
         for fetched in batch {
             match desk.process(&fetched, now()) {
                 Ok(p) => {
-                    if p.outcome != Outcome::Duplicate {
-                        wake_sender.notify_one();
-                    }
-                    if let Some(d) = pause {
-                        tokio::time::sleep(d).await;
-                    }
-                    if let Err(e) = source.mark_handled(&fetched.source_ref).await {
-                        // Harmless: next time it is fetched again and seen as a duplicate.
-                        tracing::warn!(error = %e, "cannot mark a handled mail on the server; will retry");
-                    }
+                    queued |= p.outcome != Outcome::Duplicate;
+                    handled.push(fetched.source_ref);
                 }
                 Err(DeskError::Store(e)) => {
                     // The store refused (disk full, locked): leave the mail on the
@@ -181,6 +178,16 @@ pub async fn serve(
             if *shutdown.borrow() {
                 break;
             }
+        }
+        if queued {
+            wake_sender.notify_one();
+        }
+        if let Some(d) = pause {
+            tokio::time::sleep(d).await;
+        }
+        if let Err(e) = source.mark_handled_many(&handled).await {
+            // Harmless: next time they are fetched again and seen as duplicates.
+            tracing::warn!(error = %e, "cannot mark handled mail on the server; will retry");
         }
         if empty && mode == Mode::Once {
             break;

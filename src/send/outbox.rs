@@ -28,7 +28,24 @@ pub async fn drain(
     max_age_secs: i64,
 ) -> Result<DrainReport, StoreError> {
     let mut report = DrainReport::default();
-    let due = store.due_mail(now(), 100)?;
+    // In chunks, until nothing is due: a retried mail is due again only later.
+    loop {
+        let due = store.due_mail(now(), 100)?;
+        if due.is_empty() {
+            return Ok(report);
+        }
+        send_chunk(store, mailer, &now, max_age_secs, due, &mut report).await?;
+    }
+}
+
+async fn send_chunk(
+    store: &mut Store,
+    mailer: &Mailer,
+    now: &impl Fn() -> i64,
+    max_age_secs: i64,
+    due: Vec<crate::store::OutboxMail>,
+    report: &mut DrainReport,
+) -> Result<(), StoreError> {
     for mail in due {
         match mailer
             .send_raw(&mail.mail_from, &mail.rcpt_to, &mail.raw)
@@ -53,7 +70,7 @@ pub async fn drain(
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]

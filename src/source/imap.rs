@@ -197,17 +197,42 @@ impl ImapSource {
     /// Mark a message handled: keyword `$MfaDesk` + `\Seen`, then, with
     /// `processed_folder`, move it there (created if missing).
     pub async fn mark_handled(&mut self, source_ref: &str) -> Result<(), SourceError> {
-        let (validity, uid) = parse_ref(source_ref)?;
+        self.mark_handled_many(&[source_ref.to_string()]).await
+    }
+
+    /// [`ImapSource::mark_handled`] for several messages in one UID STORE
+    /// (and one MOVE): one round trip for a whole batch of a backlog.
+    pub async fn mark_handled_many(&mut self, source_refs: &[String]) -> Result<(), SourceError> {
+        let Some(first) = source_refs.first() else {
+            return Ok(());
+        };
+        let (validity, _) = parse_ref(first)?;
+        let mut uids = Vec::with_capacity(source_refs.len());
+        for r in source_refs {
+            let (v, uid) = parse_ref(r)?;
+            if v != validity {
+                return Err(SourceError::Imap(format!(
+                    "`{r}` belongs to another UIDVALIDITY than `{first}`; mark them separately"
+                )));
+            }
+            uids.push(uid.to_string());
+        }
+        let set = uids.join(",");
         let processed = self
             .cfg
             .processed_folder
             .as_deref()
             .map(encode_mailbox_name);
         self.with_conn("marking mail handled", async |c: &mut Conn| {
-            check_validity(c, validity, source_ref)?;
-            store(c, uid, &format!("+FLAGS.SILENT (\\Seen {HANDLED_KEYWORD})")).await?;
+            check_validity(c, validity, first)?;
+            store(
+                c,
+                &set,
+                &format!("+FLAGS.SILENT (\\Seen {HANDLED_KEYWORD})"),
+            )
+            .await?;
             if let Some(folder) = &processed {
-                move_to(c, uid, folder).await?;
+                move_to(c, &set, folder).await?;
             }
             note_unsolicited(c);
             Ok(())
@@ -225,8 +250,9 @@ impl ImapSource {
         self.with_conn("quarantining mail", async |c: &mut Conn| {
             check_validity(c, validity, source_ref)?;
             // Keyword first: if the move fails half-way the mail is still set aside.
-            store(c, uid, &format!("+FLAGS.SILENT ({QUARANTINE_KEYWORD})")).await?;
-            match move_to(c, uid, &folder).await {
+            let set = uid.to_string();
+            store(c, &set, &format!("+FLAGS.SILENT ({QUARANTINE_KEYWORD})")).await?;
+            match move_to(c, &set, &folder).await {
                 Ok(()) => {}
                 Err(OpError::Server(why)) => {
                     warn!(folder = %shown, error = %why, "cannot move mail to the quarantine folder; it stays flagged {QUARANTINE_KEYWORD} in place");
@@ -843,10 +869,10 @@ fn classify(what: &str, e: ImapError) -> OpError {
     }
 }
 
-async fn store(c: &mut Conn, uid: u32, change: &str) -> Result<(), OpError> {
+async fn store(c: &mut Conn, set: &str, change: &str) -> Result<(), OpError> {
     let session = &mut c.session;
     timed(COMMAND_TIMEOUT, "UID STORE", async {
-        let stream = session.uid_store(uid.to_string(), change).await?;
+        let stream = session.uid_store(set, change).await?;
         stream.try_collect::<Vec<_>>().await
     })
     .await
@@ -856,8 +882,8 @@ async fn store(c: &mut Conn, uid: u32, change: &str) -> Result<(), OpError> {
 /// Move one message to `folder` (already mUTF-7 encoded), creating the folder
 /// when the server says it does not exist. Without MOVE: COPY, `\Deleted`,
 /// and UID EXPUNGE when UIDPLUS allows expunging just this message.
-async fn move_to(c: &mut Conn, uid: u32, folder: &str) -> Result<(), OpError> {
-    match move_once(c, uid, folder).await {
+async fn move_to(c: &mut Conn, set: &str, folder: &str) -> Result<(), OpError> {
+    match move_once(c, set, folder).await {
         Err(OpError::Server(first)) => {
             // Typically "[TRYCREATE] Mailbox doesn't exist": create and retry once.
             match timed(COMMAND_TIMEOUT, "CREATE", c.session.create(folder)).await {
@@ -865,28 +891,22 @@ async fn move_to(c: &mut Conn, uid: u32, folder: &str) -> Result<(), OpError> {
                 Err(OpError::Server(_)) => return Err(OpError::Server(first)),
                 Err(e) => return Err(e),
             }
-            move_once(c, uid, folder).await
+            move_once(c, set, folder).await
         }
         other => other,
     }
 }
 
-async fn move_once(c: &mut Conn, uid: u32, folder: &str) -> Result<(), OpError> {
-    let set = uid.to_string();
+async fn move_once(c: &mut Conn, set: &str, folder: &str) -> Result<(), OpError> {
     if c.can_move {
-        return timed(COMMAND_TIMEOUT, "UID MOVE", c.session.uid_mv(&set, folder)).await;
+        return timed(COMMAND_TIMEOUT, "UID MOVE", c.session.uid_mv(set, folder)).await;
     }
-    timed(
-        COMMAND_TIMEOUT,
-        "UID COPY",
-        c.session.uid_copy(&set, folder),
-    )
-    .await?;
-    store(c, uid, "+FLAGS.SILENT (\\Deleted)").await?;
+    timed(COMMAND_TIMEOUT, "UID COPY", c.session.uid_copy(set, folder)).await?;
+    store(c, set, "+FLAGS.SILENT (\\Deleted)").await?;
     if c.can_uidplus {
         let session = &mut c.session;
         timed(COMMAND_TIMEOUT, "UID EXPUNGE", async {
-            let stream = session.uid_expunge(&set).await?;
+            let stream = session.uid_expunge(set).await?;
             stream.try_collect::<Vec<_>>().await
         })
         .await?;

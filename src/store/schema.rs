@@ -101,4 +101,10 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_recipient ON outbox(rcpt_to, created_at);
     "#,
+    // 5: lookups every inbound mail makes; without these indexes each mail
+    // scanned whole tables (the messages scan read the raw bytes too).
+    r#"
+    CREATE INDEX messages_sender ON messages(from_addr, received_at);
+    CREATE INDEX thread_ids_ticket ON thread_ids(ticket_id, audience);
+    "#,
 ];
