@@ -12,6 +12,7 @@ mod language;
 mod limit;
 mod normalize;
 mod quote;
+mod sanity;
 
 pub use charset::decode_encoded_words;
 pub use language::detect as detect_language;
@@ -119,6 +120,7 @@ pub fn parse(raw: &[u8]) -> Inbound {
     };
     fill_headers(&mut inbound, &msg);
     fill_body(&mut inbound, &msg, was_capped);
+    sanity::check(&capped, &mut inbound);
     inbound
 }
 
