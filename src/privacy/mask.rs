@@ -709,7 +709,24 @@ fn labelled_as_code(t: &[char], labels: &[Found], start: usize, end: usize) -> b
     {
         // A number after "password" without ':' is not known to be secret
         // (the password rule took every "password: …" already).
-        return matches!(l.label, Label::Code | Label::Recovery);
+        if matches!(l.label, Label::Code | Label::Recovery) {
+            return true;
+        }
+        // "the code on my phone is 482913": the phone is where the code is,
+        // not what the number is. A code label just before the phone word, on
+        // the same line, decides for a number too short to be a phone number.
+        let digits = t[start..end].iter().filter(|c| is_digit(**c)).count();
+        let is_phone_word = ["phone", "mobile", "携帯", "スマホ", "電話"]
+            .iter()
+            .any(|w| ends_with_at(t, l.end, w));
+        if l.label == Label::Other && is_phone_word && digits <= 8 && t[start] != '0' {
+            return idx.checked_sub(2).map(|k| labels[k]).is_some_and(|c| {
+                c.label == Label::Code
+                    && l.start - c.end <= LABEL_BEFORE
+                    && !t[c.end..start].contains(&'\n')
+            });
+        }
+        return false;
     }
     labels[idx..]
         .iter()
@@ -810,6 +827,10 @@ mod tests {
         unchanged("The code never arrives. Meeting on 2026-11-25 at 10:30.");
         unchanged("No code yet. Call me: 03-1234-5678 or 090-1234-5678.");
         unchanged("code did not come; my phone is 0312345678");
+        assert_eq!(
+            mask_secrets("The code on my phone is 482913 but it is rejected.").text,
+            "The code on my phone is •••••• but it is rejected."
+        );
         unchanged("code did not come; phone +81 90 1234 5678");
         unchanged("コードが届きません。電話番号は09012345678です。");
         unchanged("コードが届きません。社員番号 1234567 です。");

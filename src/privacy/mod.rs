@@ -11,6 +11,7 @@
 //! found (a log line is one more place a secret would leak).
 
 pub mod mask;
+pub mod notice;
 pub mod qr;
 
 pub use mask::{Masked, mask_secrets};

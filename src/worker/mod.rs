@@ -11,6 +11,8 @@ pub use sweep::SweepReport;
 use crate::classify::classify;
 use crate::config::{Admin, Config};
 use crate::parse::{Inbound, parse};
+use crate::privacy::notice::Found as Secrets;
+use crate::privacy::{mask_secrets, otp_qr_attachments};
 use crate::reply::compose::{AutoSubmitted, ComposeError};
 use crate::reply::templates::{Guides, TemplateError, admin_extra, context};
 use crate::source::Fetched;
@@ -120,7 +122,7 @@ impl Desk {
     /// source may mark it handled.
     pub fn process(&mut self, fetched: &Fetched, now: i64) -> Result<Processed, DeskError> {
         let started = Instant::now();
-        let inbound = parse(&fetched.raw);
+        let mut inbound = parse(&fetched.raw);
         let key = inbound.dedup_key();
         if self.store.seen(&key)? {
             return Ok(Processed {
@@ -147,17 +149,45 @@ impl Desk {
             found.issued_to_sender,
             self.config.security.authserv_id.as_deref(),
         );
+        // Secrets the employee pasted never reach the store, the admins or a log.
+        // An admin's words go to the employee as written (a temporary access
+        // code, say); everybody else's are masked.
+        let secrets = if matches!(sender, Sender::Admin(_)) {
+            Secrets::default()
+        } else {
+            protect(&mut inbound, &fetched.raw)
+        };
+        let kept;
+        let fetched = if secrets.qr_images.is_empty() {
+            fetched
+        } else {
+            // The raw mail holds the authenticator's secret: keep none of it.
+            kept = Fetched {
+                source_ref: fetched.source_ref.clone(),
+                raw: Vec::new(),
+            };
+            &kept
+        };
         let result = match (&sender, found.ticket) {
             (Sender::Admin(admin), Some(ticket)) => {
                 self.commit_admin(fetched, &key, &inbound, &verdict, &ticket, admin, now)
             }
             (Sender::UnverifiedAdmin(admin), thread) => {
                 tracing::warn!(from = %inbound.from_addr, "mail with an admin's address could not be verified; treated as an employee's");
-                self.commit_employee(fetched, &key, &inbound, &verdict, thread, Some(admin), now)
+                self.commit_employee(
+                    fetched,
+                    &key,
+                    &inbound,
+                    &verdict,
+                    thread,
+                    Some(admin),
+                    &secrets,
+                    now,
+                )
             }
-            (_, thread) => {
-                self.commit_employee(fetched, &key, &inbound, &verdict, thread, None, now)
-            }
+            (_, thread) => self.commit_employee(
+                fetched, &key, &inbound, &verdict, thread, None, &secrets, now,
+            ),
         };
         let (ticket, outcome) = match result {
             Ok(v) => v,
@@ -254,9 +284,24 @@ impl Desk {
         verdict: &Verdict,
         thread: Option<Ticket>,
         unverified_admin: Option<&Admin>,
+        secrets: &Secrets,
         now: i64,
     ) -> Result<(Option<i64>, Outcome), DeskError> {
         let mut decision = workflow::decide(inbound, verdict, thread.as_ref());
+        if secrets.needs_reenrolment() {
+            // The authenticator's secret left the phone: an admin must reset it.
+            if let Decision::Open { status, mails, .. } | Decision::FollowUp { status, mails, .. } =
+                &mut decision
+            {
+                *status = Status::Open;
+                if !mails.iter().any(|m| m.to == Audience::Admins) {
+                    mails.push(MailPlan {
+                        kind: MailKind::AdminNotify,
+                        to: Audience::Admins,
+                    });
+                }
+            }
+        }
         let Desk {
             config,
             guides,
@@ -430,8 +475,9 @@ impl Desk {
             }
             let history = history_text(&tx, t)?;
             for plan in &plans {
+                let notice = crate::privacy::notice::notice(secrets, ticket.language);
                 send_plan(
-                    &post, guides, schedule, &ticket, inbound, verdict, plan, &history,
+                    &post, guides, schedule, &ticket, inbound, verdict, plan, &history, &notice,
                 )?;
             }
         }
@@ -543,6 +589,39 @@ impl Desk {
     }
 }
 
+/// Mask one-time codes, passwords and recovery codes in what is kept of the
+/// mail, and find enrolment QR codes among its images.
+fn protect(inbound: &mut Inbound, raw: &[u8]) -> Secrets {
+    let mut found = Secrets::default();
+    for text in [
+        &mut inbound.subject,
+        &mut inbound.new_text,
+        &mut inbound.quoted_text,
+    ] {
+        let m = mask_secrets(text);
+        for kind in m.found {
+            if !found.masked.contains(&kind) {
+                found.masked.push(kind);
+            }
+        }
+        *text = m.text;
+    }
+    found.qr_images = otp_qr_attachments(raw);
+    if !found.masked.is_empty() {
+        inbound.problems.push(format!(
+            "the mail held a {}; it was masked in everything mfa-desk keeps",
+            found.masked.join(", ")
+        ));
+    }
+    if !found.qr_images.is_empty() {
+        inbound.problems.push(format!(
+            "the mail held an enrolment QR code ({}); the raw mail was not kept and the employee must enrol again",
+            found.qr_images.join(", ")
+        ));
+    }
+    found
+}
+
 /// Why no automatic mail may go to the ticket's employee now, if so:
 /// the address bounced, or the reply limits (per ticket, per recipient,
 /// per day) are reached.
@@ -615,6 +694,7 @@ fn send_plan(
     verdict: &Verdict,
     plan: &MailPlan,
     history: &str,
+    notice: &str,
 ) -> Result<(), DeskError> {
     let config = post.config;
     let follow_up = plan.to == Audience::Admins && ticket.created_at != post.now;
@@ -646,12 +726,18 @@ fn send_plan(
     match plan.to {
         Audience::Requester => {
             let r = guides.render(plan.kind.template(), ticket.language, &ctx)?;
+            // What happened to a secret they sent comes first: it is what they must act on.
+            let text = if notice.is_empty() {
+                r.text
+            } else {
+                format!("{notice}\n\n{}", r.text)
+            };
             post.to_requester(
                 ticket,
                 &Letter {
                     kind: plan.kind.as_str(),
                     subject: &r.subject,
-                    text: &r.text,
+                    text: &text,
                     html: r.html.as_deref(),
                     auto: AutoSubmitted::AutoReplied,
                 },
@@ -781,7 +867,7 @@ fn record<'a>(
         confidence: verdict.confidence,
         matched: &verdict.matched,
         problems: &inbound.problems,
-        raw: Some(&fetched.raw),
+        raw: (!fetched.raw.is_empty()).then_some(&fetched.raw[..]),
         received_at: now,
     }
 }
