@@ -77,6 +77,7 @@ pub async fn serve(
         max_age(&desk.config),
     ));
     let outage_alert_secs = imap.outage_alert_secs;
+    let quarantine_folder = imap.quarantine_folder.clone();
     let mut source = ImapSource::new(imap);
     let pause = pause_after_commit();
     let mut outage_alerted = false;
@@ -170,8 +171,19 @@ pub async fn serve(
                 }
                 Err(e) => {
                     tracing::error!(error = %e, source = %fetched.source_ref, "cannot handle a mail; quarantined for a person");
-                    if let Err(q) = source.quarantine(&fetched.source_ref).await {
-                        tracing::error!(error = %q, "cannot quarantine the mail on the server");
+                    match source.quarantine(&fetched.source_ref).await {
+                        Ok(()) => {
+                            let folder = quarantine_folder.clone();
+                            if let Err(a) =
+                                desk.alert_admins_quarantined(&folder, &e.to_string(), now())
+                            {
+                                tracing::error!(error = %a, "cannot tell the admins about the quarantined mail");
+                            }
+                            queued = true;
+                        }
+                        Err(q) => {
+                            tracing::error!(error = %q, "cannot quarantine the mail on the server")
+                        }
                     }
                 }
             }
