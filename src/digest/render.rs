@@ -243,7 +243,7 @@ pub fn compose_mail(
         .rsplit_once('@')
         .map(|(_, d)| d.to_string())
         .unwrap_or_else(|| "mfa-desk.invalid".into());
-    let token = random_hex();
+    let token = crate::worker::outgoing::random_hex();
     let message_id = format!("mfa-digest-{}.{token}@{domain}", d.week);
     let cid = format!("chart-{}.{token}@{domain}", d.week);
     let rendered = templates.render(d, config, late, &format!("cid:{cid}"))?;
@@ -308,20 +308,6 @@ fn quoted_name(name: &str) -> String {
         .map(|c| if c == '"' { '\'' } else { c })
         .collect();
     format!("\"{}\"", clean.replace('\\', ""))
-}
-
-/// 128 random bits as hex: Message-IDs and Content-IDs nobody can guess.
-fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // No OS entropy: still unique enough for a weekly mail.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        bytes = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a category is called in the digest and the FAQ.

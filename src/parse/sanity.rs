@@ -5,6 +5,7 @@
 //! and the injected line breaks are removed from what mfa-desk keeps.
 
 use super::Inbound;
+use crate::reply::templates::one_line;
 
 /// Check `raw` and the decoded `inbound`; clean the decoded header values.
 pub fn check(raw: &[u8], inbound: &mut Inbound) {
@@ -54,14 +55,6 @@ pub fn check(raw: &[u8], inbound: &mut Inbound) {
 
 fn has_line_break(s: &str) -> bool {
     s.contains(['\r', '\n'])
-}
-
-fn one_line(s: &str) -> String {
-    s.split(['\r', '\n'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The bytes up to the first empty line.

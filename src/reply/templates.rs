@@ -564,7 +564,7 @@ pub fn context(
         "mfa": mfa,
         "ticket": { "id": ticket_id },
         "employee": { "name": employee_name.map(str::trim).unwrap_or("") },
-        "original": { "subject": strip_reply_prefixes(&one_line(original_subject)) },
+        "original": { "subject": crate::workflow::thread::base_subject(&one_line(original_subject)) },
     });
     merge(&mut ctx, extra);
     ctx
@@ -647,33 +647,6 @@ fn merge(base: &mut Value, extra: Value) {
     }
 }
 
-/// `Re: RE: 返信: 件名` → `件名`, so our `(Re: …)` does not stack prefixes.
-fn strip_reply_prefixes(subject: &str) -> String {
-    const PREFIXES: [&str; 8] = [
-        "re:",
-        "fw:",
-        "fwd:",
-        "aw:",
-        "返信:",
-        "転送:",
-        "re：",
-        "返信：",
-    ];
-    let mut s = subject.trim();
-    'outer: loop {
-        for p in PREFIXES {
-            if s.len() >= p.len()
-                && s.is_char_boundary(p.len())
-                && s[..p.len()].eq_ignore_ascii_case(p)
-            {
-                s = s[p.len()..].trim_start();
-                continue 'outer;
-            }
-        }
-        return s.to_string();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,10 +661,16 @@ mod tests {
 
     #[test]
     fn reply_prefixes_are_stripped() {
-        assert_eq!(strip_reply_prefixes("Re: RE: 返信: 件名"), "件名");
-        assert_eq!(strip_reply_prefixes("Fwd: Remote work"), "Remote work");
-        assert_eq!(strip_reply_prefixes("Report"), "Report");
-        assert_eq!(strip_reply_prefixes("返"), "返");
+        assert_eq!(
+            crate::workflow::thread::base_subject("Re: RE: 返信: 件名"),
+            "件名"
+        );
+        assert_eq!(
+            crate::workflow::thread::base_subject("Fwd: Remote work"),
+            "Remote work"
+        );
+        assert_eq!(crate::workflow::thread::base_subject("Report"), "Report");
+        assert_eq!(crate::workflow::thread::base_subject("返"), "返");
     }
 
     #[test]

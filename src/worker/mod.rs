@@ -360,17 +360,14 @@ impl Desk {
                 } else {
                     None
                 };
-                let id = tx.create_ticket(&NewTicket {
-                    requester: &inbound.from_addr,
-                    requester_name: inbound.from_name.as_deref(),
-                    subject: &inbound.subject,
-                    category: verdict.category,
-                    language: verdict.language,
-                    status: *status,
-                    priority: *priority,
-                    owner: owner.as_deref(),
+                let id = tx.create_ticket(&new_ticket(
+                    inbound,
+                    verdict,
+                    *status,
+                    *priority,
+                    owner.as_deref(),
                     now,
-                })?;
+                ))?;
                 tx.add_event(
                     id,
                     now,
@@ -602,17 +599,14 @@ impl Desk {
         now: i64,
     ) -> Result<i64, StoreError> {
         let tx = self.store.begin()?;
-        let id = tx.create_ticket(&NewTicket {
-            requester: &inbound.from_addr,
-            requester_name: inbound.from_name.as_deref(),
-            subject: &inbound.subject,
-            category: verdict.category,
-            language: verdict.language,
-            status: Status::Open,
-            priority: Priority::for_category(verdict.category),
-            owner: None,
+        let id = tx.create_ticket(&new_ticket(
+            inbound,
+            verdict,
+            Status::Open,
+            Priority::for_category(verdict.category),
+            None,
             now,
-        })?;
+        ))?;
         tx.add_event(
             id,
             now,
@@ -881,6 +875,28 @@ fn warn_unverified(
         )?;
     }
     Ok(())
+}
+
+/// The ticket a mail opens: its sender, subject, category and language.
+fn new_ticket<'a>(
+    inbound: &'a Inbound,
+    verdict: &Verdict,
+    status: Status,
+    priority: Priority,
+    owner: Option<&'a str>,
+    now: i64,
+) -> NewTicket<'a> {
+    NewTicket {
+        requester: &inbound.from_addr,
+        requester_name: inbound.from_name.as_deref(),
+        subject: &inbound.subject,
+        category: verdict.category,
+        language: verdict.language,
+        status,
+        priority,
+        owner,
+        now,
+    }
 }
 
 fn record<'a>(

@@ -5,6 +5,7 @@
 use super::DeskError;
 use crate::config::{Admin, Config};
 use crate::reply::compose::{AutoSubmitted, Draft, compose};
+use crate::reply::templates::one_line;
 use crate::store::Tx;
 use crate::ticket::Ticket;
 use crate::workflow::thread::{self, Secret};
@@ -135,14 +136,6 @@ fn quoted_name(name: &str) -> String {
         .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
         .collect();
     format!("\"{clean}\"")
-}
-
-fn one_line(s: &str) -> String {
-    s.split(['\r', '\n'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The subject without another ticket's `[MFA-n]` tag: a mail that quoted
