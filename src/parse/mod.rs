@@ -57,7 +57,7 @@ pub struct Inbound {
     pub attachments: Vec<Attachment>,
     /// What was wrong with the mail (missing Message-ID, repaired charset, …), plain words.
     pub problems: Vec<String>,
-    /// SHA-256 of the raw bytes, hex; stands in for the Message-ID when it is missing.
+    /// SHA-256 of the raw bytes, hex, computed only when the Message-ID is missing (it stands in for it).
     pub raw_sha256: String,
 }
 
@@ -96,11 +96,18 @@ impl Inbound {
 
 /// Parse raw mail bytes. Never panics, never fails.
 pub fn parse(raw: &[u8]) -> Inbound {
-    use sha2::{Digest, Sha256};
-    let mut inbound = Inbound {
-        raw_sha256: format!("{:x}", Sha256::digest(raw)),
-        ..Inbound::default()
-    };
+    let mut inbound = parse_mail(raw);
+    // The hash stands in for a missing Message-ID; hashing every mail would
+    // cost more than parsing it.
+    if inbound.message_id.is_none() {
+        use sha2::{Digest, Sha256};
+        inbound.raw_sha256 = format!("{:x}", Sha256::digest(raw));
+    }
+    inbound
+}
+
+fn parse_mail(raw: &[u8]) -> Inbound {
+    let mut inbound = Inbound::default();
     if raw.iter().all(u8::is_ascii_whitespace) {
         inbound.problems.push("the mail is empty".into());
         return inbound;
