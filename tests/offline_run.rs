@@ -243,3 +243,22 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_second_worker_on_the_same_store_refuses_to_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inbox = tmp.path().join("inbox");
+    copy_dir(&Path::new(ROOT).join("examples/inbox"), &inbox);
+    let config = setup(tmp.path(), &inbox);
+    // The first worker: this test holds its lock.
+    let _first = mfa_desk::store::WorkerLock::acquire(&tmp.path().join("desk.sqlite3"))
+        .expect("first worker's lock");
+    let out = desk(&config, &["run", "--once"]);
+    assert!(!out.status.success(), "a second worker started");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already running"), "unclear refusal: {err}");
+    assert!(
+        outbox_files(tmp.path()).is_empty(),
+        "the second worker sent mail"
+    );
+}

@@ -269,9 +269,14 @@ impl Store {
     }
 
     /// Outbox mail due for a (re)try at `now`, oldest first.
+    ///
+    /// Alerts go first, then mail queued in the last five minutes, then the
+    /// rest, each in queue order: a backlog of old replies (after an outage,
+    /// a first start) must not keep the employee who writes now waiting.
     pub fn due_mail(&self, now: i64, limit: usize) -> Result<Vec<OutboxMail>> {
         self.outbox_where(
-            "sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+            "sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
+             ORDER BY kind = 'security_alert' DESC, created_at >= ?1 - 300 DESC, id LIMIT ?2",
             params![now, limit as i64],
         )
     }
@@ -774,6 +779,30 @@ mod tests {
         Store::open(&db).expect("open");
         let mode = std::fs::metadata(&db).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn fresh_mail_and_alerts_leave_before_a_backlog() {
+        let mut store = Store::open_in_memory().expect("store");
+        let tx = store.begin().expect("tx");
+        let to = ["a@example.co.jp".to_string()];
+        for (id, kind, at) in [
+            ("old-1", "guide", 0),
+            ("old-2", "guide", 10),
+            ("new", "guide", 995),
+            ("alert", "security_alert", 5),
+        ] {
+            tx.queue_mail(None, id, kind, "requester", "s@x", &to, b"x", at)
+                .expect("queue");
+        }
+        tx.commit().expect("commit");
+        let order: Vec<String> = store
+            .due_mail(1000, 10)
+            .expect("due")
+            .into_iter()
+            .map(|m| m.message_id)
+            .collect();
+        assert_eq!(order, ["alert", "new", "old-1", "old-2"]);
     }
 
     #[test]
