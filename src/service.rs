@@ -74,6 +74,7 @@ pub async fn serve(
         mailer,
         wake_sender.clone(),
         sender_stop,
+        shutdown.clone(),
         max_age(&desk.config),
     ));
     let outage_alert_secs = imap.outage_alert_secs;
@@ -228,34 +229,48 @@ fn max_age(config: &Config) -> i64 {
         .unwrap_or(2 * 24 * 3600)
 }
 
-/// Drain the outbox whenever woken, and at least every few seconds for retries.
+/// Drain the outbox whenever woken, and at least every few seconds for
+/// retries, a chunk at a time. `worker_done`: the worker has stopped; the
+/// sender then finishes what is due (`--once`), or, if a stop was requested
+/// (`stop`: SIGTERM), returns after the chunk in hand: the rest stays in the
+/// store for the next start.
 async fn send_loop(
     mut store: Store,
     mailer: Mailer,
     wake: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
+    mut worker_done: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     max_age_secs: i64,
 ) {
     loop {
-        match outbox::drain(&mut store, &mailer, now, max_age_secs).await {
-            Ok(r) if r.sent + r.retrying + r.failed > 0 => {
-                tracing::debug!(
-                    sent = r.sent,
-                    retrying = r.retrying,
-                    failed = r.failed,
-                    "outbox drained"
-                );
+        let busy = match outbox::drain_chunk(&mut store, &mailer, &now, max_age_secs).await {
+            Ok(r) => {
+                if r.sent + r.retrying + r.failed > 0 {
+                    tracing::debug!(
+                        sent = r.sent,
+                        retrying = r.retrying,
+                        failed = r.failed,
+                        "outbox chunk sent"
+                    );
+                }
+                r.sent + r.failed > 0
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot read the outbox; will retry"),
-        }
-        if *shutdown.borrow() {
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox; will retry");
+                false
+            }
+        };
+        let done = *worker_done.borrow();
+        if done && (*stop.borrow() || !busy) {
             return;
+        }
+        if busy {
+            continue;
         }
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            _ = shutdown.changed() => {}
+            _ = worker_done.changed() => {}
         }
     }
 }

@@ -19,6 +19,11 @@ pub fn backoff_secs(attempts: i64) -> i64 {
     (30_i64 << exp).min(1800)
 }
 
+/// Mails sent at once over the SMTP pool: each send waits on the network
+/// (a ~40 ms delayed-ACK stall per mail with lettre), so one at a time caps
+/// the outbox near 20 mails a second.
+const PARALLEL_SENDS: usize = 8;
+
 /// Send every due mail once. `max_age_secs`: a mail still failing after this
 /// long is given up on and recorded as failed.
 pub async fn drain(
@@ -30,27 +35,38 @@ pub async fn drain(
     let mut report = DrainReport::default();
     // In chunks, until nothing is due: a retried mail is due again only later.
     loop {
-        let due = store.due_mail(now(), 100)?;
-        if due.is_empty() {
+        let chunk = drain_chunk(store, mailer, &now, max_age_secs).await?;
+        if chunk == DrainReport::default() {
             return Ok(report);
         }
-        send_chunk(store, mailer, &now, max_age_secs, due, &mut report).await?;
+        report.sent += chunk.sent;
+        report.retrying += chunk.retrying;
+        report.failed += chunk.failed;
     }
 }
 
-async fn send_chunk(
+/// Send one chunk (up to 100) of due mail, the most urgent first; the
+/// service calls this in a loop so it can stop between chunks.
+pub async fn drain_chunk(
     store: &mut Store,
     mailer: &Mailer,
     now: &impl Fn() -> i64,
     max_age_secs: i64,
-    due: Vec<crate::store::OutboxMail>,
-    report: &mut DrainReport,
-) -> Result<(), StoreError> {
-    for mail in due {
-        match mailer
-            .send_raw(&mail.mail_from, &mail.rcpt_to, &mail.raw)
-            .await
-        {
+) -> Result<DrainReport, StoreError> {
+    use futures_util::StreamExt;
+    let mut report = DrainReport::default();
+    let due = store.due_mail(now(), 100)?;
+    // Send concurrently; record the outcomes one by one (the store is one connection).
+    let mut results = futures_util::stream::iter(due)
+        .map(|mail| async move {
+            let result = mailer
+                .send_raw(&mail.mail_from, &mail.rcpt_to, &mail.raw)
+                .await;
+            (mail, result)
+        })
+        .buffer_unordered(PARALLEL_SENDS);
+    while let Some((mail, result)) = results.next().await {
+        match result {
             Ok(()) => {
                 store.mark_sent(mail.id, now())?;
                 report.sent += 1;
@@ -70,7 +86,7 @@ async fn send_chunk(
             }
         }
     }
-    Ok(())
+    Ok(report)
 }
 
 #[cfg(test)]
