@@ -263,6 +263,45 @@ impl Store {
         Ok(out)
     }
 
+    /// Guide tickets nobody answered since `before` (to presume solved).
+    pub fn silent_since(&self, before: i64) -> Result<Vec<Ticket>> {
+        self.tickets_where(
+            "status = 'awaiting_feedback' AND updated_at <= ?1",
+            params![before],
+        )
+    }
+
+    /// Open tickets still without a first answer whose target (hours per
+    /// priority) has passed at `now`, and that have not been reminded.
+    pub fn overdue(
+        &self,
+        now: i64,
+        urgent_h: f64,
+        high_h: f64,
+        normal_h: f64,
+        low_h: f64,
+    ) -> Result<Vec<Ticket>> {
+        self.tickets_where(
+            "status = 'open' AND first_response_at IS NULL
+             AND created_at + CAST(3600 * CASE priority WHEN 'urgent' THEN ?2 WHEN 'high' THEN ?3
+                                                         WHEN 'normal' THEN ?4 ELSE ?5 END AS INTEGER) <= ?1
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = tickets.id AND e.kind = 'reminder')",
+            params![now, urgent_h, high_h, normal_h, low_h],
+        )
+    }
+
+    fn tickets_where(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<Ticket>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE {clause} ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(args, row_to_ticket)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
     /// A ticket's history, oldest first.
     pub fn events(&self, ticket_id: i64) -> Result<Vec<Event>> {
         events_of(&self.conn, ticket_id)

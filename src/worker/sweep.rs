@@ -5,7 +5,6 @@
 use super::outgoing::{Letter, Post};
 use super::{Desk, DeskError};
 use crate::reply::compose::AutoSubmitted;
-use crate::store::QueueFilter;
 use crate::ticket::{Priority, Status};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -21,14 +20,17 @@ impl Desk {
     pub fn sweep(&mut self, now: i64) -> Result<SweepReport, DeskError> {
         let mut report = SweepReport::default();
         let quiet_after = i64::from(self.config.feedback.presume_solved_days) * 86_400;
-        let waiting = self.store.queue(&QueueFilter {
-            status: Some(Status::AwaitingFeedback),
-            ..QueueFilter::default()
-        })?;
-        let open = self.store.queue(&QueueFilter {
-            status: Some(Status::Open),
-            ..QueueFilter::default()
-        })?;
+        let targets = self.config.digest.targets;
+        // Only the tickets time has changed: a store of many thousands of
+        // open tickets must not stall the worker once a minute.
+        let waiting = self.store.silent_since(now - quiet_after)?;
+        let overdue = self.store.overdue(
+            now,
+            targets.urgent_hours,
+            targets.high_hours,
+            targets.normal_hours,
+            targets.low_hours,
+        )?;
         let tx = self.store.begin()?;
         for mut t in waiting
             .into_iter()
@@ -48,24 +50,19 @@ impl Desk {
             )?;
             report.presumed_solved += 1;
         }
-        let targets = self.config.digest.targets;
         let post = Post {
             config: &self.config,
             secret: &self.secret,
             tx: &tx,
             now,
         };
-        for t in open.iter().filter(|t| t.first_response_at.is_none()) {
+        for t in &overdue {
             let hours = match t.priority {
                 Priority::Urgent => targets.urgent_hours,
                 Priority::High => targets.high_hours,
                 Priority::Normal => targets.normal_hours,
                 Priority::Low => targets.low_hours,
             };
-            let due = t.created_at + (hours * 3600.0) as i64;
-            if now < due || tx.events(t.id)?.iter().any(|e| e.kind == "reminder") {
-                continue;
-            }
             let text = format!(
                 "{} has waited {} hours for a first answer (target for {} priority: {hours} h).\n\
                  Employee: {}\nSubject: {}\n\n\
