@@ -43,25 +43,30 @@ pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
 pub fn rewrite_aliases(raw: &[u8]) -> (Cow<'_, [u8]>, Vec<String>) {
     let mut out: Option<Vec<u8>> = None;
     let mut problems: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < raw.len() {
-        if let Some((alias, to)) = alias_at(raw, i) {
-            let buf = out.get_or_insert_with(|| raw.get(..i).unwrap_or_default().to_vec());
-            buf.extend_from_slice(to.as_bytes());
-            let note = format!("charset label {alias} was rewritten to {to}");
-            if !problems.contains(&note) {
-                problems.push(note);
-            }
-            i += alias.len();
+    // Copied up to here; an alias can only follow one of `? = "`.
+    let mut done = 0;
+    for pos in memchr::memchr3_iter(b'?', b'=', b'"', raw) {
+        let i = pos + 1;
+        if i < done {
             continue;
         }
-        if let (Some(buf), Some(b)) = (out.as_mut(), raw.get(i)) {
-            buf.push(*b);
+        let Some((alias, to)) = alias_at(raw, i) else {
+            continue;
+        };
+        let buf = out.get_or_insert_with(|| Vec::with_capacity(raw.len() + 16));
+        buf.extend_from_slice(raw.get(done..i).unwrap_or_default());
+        buf.extend_from_slice(to.as_bytes());
+        let note = format!("charset label {alias} was rewritten to {to}");
+        if !problems.contains(&note) {
+            problems.push(note);
         }
-        i += 1;
+        done = i + alias.len();
     }
     match out {
-        Some(buf) => (Cow::Owned(buf), problems),
+        Some(mut buf) => {
+            buf.extend_from_slice(raw.get(done..).unwrap_or_default());
+            (Cow::Owned(buf), problems)
+        }
         None => (Cow::Borrowed(raw), problems),
     }
 }
@@ -100,17 +105,25 @@ fn ends_with_ci(hay: &[u8], needle: &[u8]) -> bool {
 /// Decode bytes of unknown charset: UTF-8 if valid, else the Japanese
 /// decoder that makes no replacement characters, else lossy UTF-8.
 pub fn decode_unknown(bytes: &[u8]) -> String {
+    decode_unknown_cow(bytes).into_owned()
+}
+
+/// [`decode_unknown`], borrowing when the bytes are already clean UTF-8.
+pub fn decode_unknown_cow(bytes: &[u8]) -> Cow<'_, str> {
     if bytes.contains(&0x1b)
         && let Some(s) = decode_clean(ISO_2022_JP, bytes)
     {
-        return s;
+        return Cow::Owned(s);
     }
-    for enc in [UTF_8, SHIFT_JIS, EUC_JP] {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(s);
+    }
+    for enc in [SHIFT_JIS, EUC_JP] {
         if let Some(s) = decode_clean(enc, bytes) {
-            return s;
+            return Cow::Owned(s);
         }
     }
-    String::from_utf8_lossy(bytes).into_owned()
+    String::from_utf8_lossy(bytes)
 }
 
 fn decode_clean(enc: &'static Encoding, bytes: &[u8]) -> Option<String> {
@@ -126,7 +139,7 @@ pub fn decode_encoded_words(value: &str) -> String {
     let mut pending: Option<(String, Vec<u8>)> = None;
     let mut rest = value;
     loop {
-        let Some(start) = rest.find("=?") else {
+        let Some(start) = find_pair(rest, b'=', b'?') else {
             flush(&mut out, &mut pending);
             out.push_str(rest);
             break;
@@ -164,9 +177,18 @@ pub fn decode_encoded_words(value: &str) -> String {
     out
 }
 
+/// Byte offset of the first `a` immediately followed by `b` (both ASCII).
+/// `str::find` with a two-byte needle sets up a full substring searcher on
+/// every call; this is a plain `memchr` scan.
+fn find_pair(s: &str, a: u8, b: u8) -> Option<usize> {
+    let bytes = s.as_bytes();
+    memchr::memchr_iter(a, bytes).find(|&i| bytes.get(i + 1) == Some(&b))
+}
+
 fn flush(out: &mut String, pending: &mut Option<(String, Vec<u8>)>) {
     if let Some((charset, bytes)) = pending.take() {
-        match encoding_for_label(&charset) {
+        // `charset` is already canonical (see `parse_word`).
+        match Encoding::for_label(charset.as_bytes()) {
             Some(enc) => out.push_str(&enc.decode_without_bom_handling(&bytes).0),
             None => out.push_str(&decode_unknown(&bytes)),
         }
@@ -191,7 +213,7 @@ fn parse_word(s: &str) -> Option<(String, Vec<u8>, usize)> {
         return None;
     }
     let payload_and_rest = after.get(2..)?;
-    let end = payload_and_rest.find("?=")?;
+    let end = find_pair(payload_and_rest, b'?', b'=')?;
     let payload = payload_and_rest.get(..end)?;
     if payload.contains(char::is_whitespace) {
         return None;
@@ -305,12 +327,12 @@ fn has_jis_escapes(text: &str) -> bool {
 /// Fix one decoded text part. `declared` is the charset parameter as
 /// written; `raw_bytes` gives the part's bytes after transfer decoding
 /// (before charset decoding), computed only if needed.
-pub fn repair_part(
-    text: &str,
+pub fn repair_part<'a>(
+    text: &'a str,
     declared: Option<&str>,
     raw_bytes: impl FnOnce() -> Option<Vec<u8>>,
     problems: &mut Vec<String>,
-) -> String {
+) -> Cow<'a, str> {
     let declared_name = declared.map(str::trim).filter(|d| !d.is_empty());
     let mut fixed: Cow<'_, str> = Cow::Borrowed(text);
     if has_jis_escapes(text) {
@@ -327,11 +349,11 @@ pub fn repair_part(
         }
     }
     if !fixed.contains('\u{fffd}') {
-        return fixed.into_owned();
+        return fixed;
     }
     let Some(bytes) = raw_bytes() else {
         problems.push("body contains characters that could not be decoded".into());
-        return fixed.into_owned();
+        return fixed;
     };
     let declared_enc = declared_name.and_then(encoding_for_label);
     let mut candidates: Vec<&'static Encoding> = Vec::new();
@@ -346,18 +368,18 @@ pub fn repair_part(
         if let Some(s) = decode_clean(enc, &bytes) {
             if s.contains('\u{fffd}') {
                 // The sender's text itself has U+FFFD: nothing better to find.
-                return fixed.into_owned();
+                return fixed;
             }
             problems.push(format!(
                 "body declared as {} did not decode cleanly; decoded as {}",
                 declared_name.unwrap_or("no charset"),
                 enc.name()
             ));
-            return s;
+            return Cow::Owned(s);
         }
     }
     problems.push("body contains characters that could not be decoded".into());
-    fixed.into_owned()
+    fixed
 }
 
 #[cfg(test)]

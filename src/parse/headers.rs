@@ -24,15 +24,33 @@ pub fn collect(msg: &Message<'_>) -> Vec<(String, String)> {
 
 /// Unfold, decode 8-bit bytes and RFC 2047 words, trim.
 pub fn decode_value(raw: &[u8]) -> String {
-    let text = charset::decode_unknown(raw);
-    let unfolded: String = text
-        .split(['\r', '\n'])
-        .map(|piece| piece.trim_end())
-        .filter(|piece| !piece.is_empty())
-        .collect::<Vec<_>>()
-        .join("");
-    let decoded = charset::decode_encoded_words(unfolded.trim());
-    decoded.trim().to_string()
+    let text = charset::decode_unknown_cow(raw);
+    // Unfolding drops the line breaks and the spaces before them; the
+    // continuation line keeps its leading space.
+    let mut unfolded = String::with_capacity(text.len());
+    let mut start = 0;
+    let breaks = memchr::memchr2_iter(b'\r', b'\n', text.as_bytes());
+    for end in breaks.chain(std::iter::once(text.len())) {
+        // CR and LF are ASCII, so both ends are character boundaries.
+        unfolded.push_str(text.get(start..end).unwrap_or_default().trim_end());
+        start = end + 1;
+    }
+    let trimmed = unfolded.trim();
+    // Most values hold no encoded word and no raw JIS escape: they are done.
+    if has_encoded_word(trimmed) || memchr::memchr(0x1b, trimmed.as_bytes()).is_some() {
+        return charset::decode_encoded_words(trimmed).trim().to_string();
+    }
+    if trimmed.len() == unfolded.len() {
+        unfolded
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Whether `s` holds `=?`, the start of an RFC 2047 encoded word.
+fn has_encoded_word(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    memchr::memchr_iter(b'=', bytes).any(|i| bytes.get(i + 1) == Some(&b'?'))
 }
 
 /// Message ids from an id-list header value, without `<>`.

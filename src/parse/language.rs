@@ -2,6 +2,7 @@
 //! person newly wrote (quotes are already removed), with the subject only as
 //! a tie-breaker when the new text says too little.
 
+use super::lower;
 use crate::verdict::Language;
 
 /// Counts of script evidence in a piece of text.
@@ -21,8 +22,9 @@ impl Evidence {
         let mut ev = Evidence::default();
         for word in text.split_whitespace() {
             // Addresses and links are the same in both languages: no evidence.
-            let lower = word.to_ascii_lowercase();
-            let skip_latin = word.contains('@') || lower.contains("http") || lower.contains("www.");
+            let skip_latin = word.contains('@')
+                || lower::contains_ascii(word, "http")
+                || lower::contains_ascii(word, "www.");
             let mut in_latin = false;
             for c in word.chars() {
                 let latin = c.is_ascii_alphabetic() && !skip_latin;

@@ -10,6 +10,7 @@ mod headers;
 mod html;
 mod language;
 mod limit;
+mod lower;
 mod normalize;
 mod quote;
 mod sanity;
@@ -22,6 +23,7 @@ pub use quote::{Split, split as split_quotes, strip_signature};
 use crate::verdict::Language;
 use mail_parser::{Encoding, Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// One inbound mail, as the rest of the pipeline sees it.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -272,25 +274,25 @@ fn body_text<'a>(
     parts: impl Iterator<Item = &'a mail_parser::MessagePart<'a>>,
     problems: &mut Vec<String>,
 ) -> String {
-    let mut pieces: Vec<String> = Vec::new();
+    let mut text = String::new();
     for part in parts {
-        let declared = part
-            .content_type()
-            .and_then(|ct| ct.attribute("charset"))
-            .map(str::to_string);
+        let declared = part.content_type().and_then(|ct| ct.attribute("charset"));
         let raw = || transfer_decoded(msg, part);
         let piece = match &part.body {
-            PartType::Text(t) => charset::repair_part(t, declared.as_deref(), raw, problems),
-            PartType::Html(h) => {
-                html::to_text(&charset::repair_part(h, declared.as_deref(), raw, problems))
-            }
+            PartType::Text(t) => charset::repair_part(t, declared, raw, problems),
+            PartType::Html(h) => Cow::Owned(html::to_text(&charset::repair_part(
+                h, declared, raw, problems,
+            ))),
             _ => continue,
         };
         if !piece.trim().is_empty() {
-            pieces.push(piece);
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            text.push_str(&piece);
         }
     }
-    pieces.join("\n\n")
+    text
 }
 
 /// The part's body bytes after base64/QP, before any charset decoding.
@@ -336,10 +338,7 @@ fn unclosed_boundary(msg: &Message<'_>) -> Option<String> {
             .filter(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
             .and_then(|ct| ct.attribute("boundary"))?;
         let closing = format!("--{boundary}--");
-        let found = msg
-            .raw_message
-            .windows(closing.len())
-            .any(|w| w == closing.as_bytes());
+        let found = memchr::memmem::find(&msg.raw_message, closing.as_bytes()).is_some();
         (!found).then(|| boundary.to_string())
     })
 }

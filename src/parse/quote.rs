@@ -7,6 +7,9 @@
 //! separators and From:/Sent:/To:/Subject: (差出人:/送信日時:/宛先:/件名:)
 //! header blocks, and forwarded-message markers.
 
+use super::lower;
+use std::borrow::Cow;
+
 /// A body split into the new text and the quoted rest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Split {
@@ -19,12 +22,16 @@ const MAX_FALLBACK_DEPTH: usize = 3;
 
 /// Split `text` into new text (signature trimmed) and quoted text.
 pub fn split(text: &str) -> Split {
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let text = if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        Cow::Borrowed(text)
+    };
     let lines: Vec<&str> = text.lines().collect();
     let (new_lines, quoted_lines) = split_lines(&lines, 0);
     Split {
-        new_text: strip_signature(&new_lines.join("\n")),
-        quoted_text: trim_blank_lines(&quoted_lines.join("\n")),
+        new_text: strip_signature_lines(new_lines),
+        quoted_text: trim_blank_lines(&quoted_lines),
     }
 }
 
@@ -119,24 +126,23 @@ fn is_quote_line(line: &str) -> bool {
 /// "---------- Forwarded message ---------", "-------- 転送メッセージ --------",
 /// "Begin forwarded message:".
 fn is_separator(line: &str) -> bool {
+    const SEPARATORS: [&str; 10] = [
+        "original message",
+        "original",
+        "元のメッセージ",
+        "オリジナルメッセージ",
+        "forwarded message",
+        "begin forwarded message",
+        "転送メッセージ",
+        "転送されたメッセージ",
+        "以下、転送メッセージ",
+        "message d'origine",
+    ];
     let core = line
         .trim_matches(|c: char| matches!(c, '-' | '=' | '_' | '－' | '―' | ' ' | '　'))
         .trim_end_matches([':', '：'])
-        .trim()
-        .to_lowercase();
-    matches!(
-        core.as_str(),
-        "original message"
-            | "original"
-            | "元のメッセージ"
-            | "オリジナルメッセージ"
-            | "forwarded message"
-            | "begin forwarded message"
-            | "転送メッセージ"
-            | "転送されたメッセージ"
-            | "以下、転送メッセージ"
-            | "message d'origine"
-    )
+        .trim();
+    SEPARATORS.iter().any(|s| lower::eq(core, s))
 }
 
 fn is_underscore_rule(line: &str) -> bool {
@@ -145,11 +151,11 @@ fn is_underscore_rule(line: &str) -> bool {
 
 /// A date-led line: "2026年11月20日(金) 10:00 …" or "2026/11/20 …".
 fn starts_with_date(line: &str) -> bool {
-    let digits: String = line.chars().take_while(char::is_ascii_digit).collect();
-    if digits.len() != 4 {
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    if digits != 4 {
         return false;
     }
-    let rest = &line[digits.len()..];
+    let rest = &line[digits..];
     rest.starts_with('年') || rest.starts_with('/') || rest.starts_with('-')
 }
 
@@ -169,11 +175,11 @@ fn closes_attribution(line: &str) -> bool {
 /// "On … wrote:", "… <x@y>:", "2026年11月20日(金) 10:00 山田太郎 <…>:",
 /// "…さんは書きました:".
 fn is_attribution(line: &str) -> bool {
-    let lower = line.to_lowercase();
-    let ends_colon = lower.ends_with(':') || lower.ends_with('：');
-    if !ends_colon {
+    // Lower-casing never makes or removes a final colon: test it before copying.
+    if !line.ends_with([':', '：']) {
         return false;
     }
+    let lower = line.to_lowercase();
     let body = lower.trim_end_matches([':', '：']).trim_end();
     if body.ends_with("wrote") {
         return lower.starts_with("on ")
@@ -190,15 +196,10 @@ fn is_attribution(line: &str) -> bool {
 }
 
 /// The key of a mail-header-looking line ("From:", "**差出人:**"), lower case.
-fn header_key(line: &str) -> Option<String> {
+fn header_key(line: &str) -> Option<&'static str> {
     let line = line.trim_start_matches(['*', ' ', '　']);
     let pos = line.find([':', '：'])?;
-    let key = line
-        .get(..pos)?
-        .trim()
-        .trim_matches('*')
-        .trim()
-        .to_lowercase();
+    let key = line.get(..pos)?.trim().trim_matches('*').trim();
     const KEYS: [&str; 17] = [
         "from",
         "sent",
@@ -218,7 +219,7 @@ fn header_key(line: &str) -> Option<String> {
         "reply-to",
         "bcc",
     ];
-    KEYS.contains(&key.as_str()).then_some(key)
+    KEYS.into_iter().find(|k| lower::eq(key, k))
 }
 
 fn is_from_key(key: &str) -> bool {
@@ -234,7 +235,7 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
     let Some(key) = header_key(line) else {
         return false;
     };
-    if !is_from_key(&key) {
+    if !is_from_key(key) {
         return false;
     }
     let lower = line.to_lowercase();
@@ -259,7 +260,11 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
 /// Trim the signature and mobile footer off the end of the new text. Only
 /// the tail is looked at, so a rule line in the middle of real content stays.
 pub fn strip_signature(text: &str) -> String {
-    let mut lines: Vec<&str> = text.lines().collect();
+    strip_signature_lines(text.lines().collect())
+}
+
+/// [`strip_signature`] on text already split into lines.
+fn strip_signature_lines(mut lines: Vec<&str>) -> String {
     trim_trailing_blank(&mut lines);
 
     // Mobile footers: "Sent from my iPhone", "iPhoneから送信".
@@ -294,7 +299,7 @@ pub fn strip_signature(text: &str) -> String {
         lines.truncate(pos);
         trim_trailing_blank(&mut lines);
     }
-    trim_blank_lines(&lines.join("\n"))
+    trim_blank_lines(&lines)
 }
 
 fn has_content(lines: &[&str]) -> bool {
@@ -307,22 +312,20 @@ fn trim_trailing_blank(lines: &mut Vec<&str>) {
     }
 }
 
-fn trim_blank_lines(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+/// The lines from the first to the last non-blank one, line ends trimmed, joined.
+fn trim_blank_lines(lines: &[&str]) -> String {
     let first = lines.iter().position(|l| !l.trim().is_empty());
     let last = lines.iter().rposition(|l| !l.trim().is_empty());
-    match (first, last) {
-        (Some(f), Some(l)) => lines
-            .get(f..=l)
-            .map(|s| {
-                s.iter()
-                    .map(|l| l.trim_end())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_default(),
-        _ => String::new(),
+    let mut out = String::new();
+    if let (Some(f), Some(l)) = (first, last) {
+        for (i, line) in lines.iter().enumerate().take(l + 1).skip(f) {
+            if i > f {
+                out.push('\n');
+            }
+            out.push_str(line.trim_end());
+        }
     }
+    out
 }
 
 fn is_mobile_footer(line: &str) -> bool {

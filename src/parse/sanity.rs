@@ -46,11 +46,23 @@ pub fn check(raw: &[u8], inbound: &mut Inbound) {
             "unknown charset {label}: the text was read as UTF-8 and may be garbled"
         ));
     }
-    if raw.split(|b| *b == b'\n').any(|l| l.len() > 999) {
+    if has_long_line(raw) {
         inbound
             .problems
             .push("the mail has a line longer than 998 characters (RFC 5322's limit)".into());
     }
+}
+
+/// A line (counted with its line end) longer than 999 bytes.
+fn has_long_line(raw: &[u8]) -> bool {
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', raw) {
+        if nl - start > 999 {
+            return true;
+        }
+        start = nl + 1;
+    }
+    raw.len() - start > 999
 }
 
 fn has_line_break(s: &str) -> bool {
@@ -59,10 +71,8 @@ fn has_line_break(s: &str) -> bool {
 
 /// The bytes up to the first empty line.
 fn header_block(raw: &[u8]) -> &[u8] {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+    let end = memchr::memmem::find(raw, b"\r\n\r\n")
+        .or_else(|| memchr::memmem::find(raw, b"\n\n"))
         .unwrap_or(raw.len());
     &raw[..end]
 }
@@ -76,41 +86,49 @@ fn is_japanese_legacy(bytes: &[u8]) -> bool {
 }
 
 /// Charset labels in `charset=` parameters and encoded words that no decoder
-/// knows (unknown labels fall back to UTF-8 in mail-parser).
+/// knows (unknown labels fall back to UTF-8 in mail-parser). Labels are ASCII,
+/// so the raw bytes are searched as they are, ignoring ASCII case.
 fn unknown_charsets(raw: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(raw);
-    let lower = text.to_ascii_lowercase();
     let mut labels: Vec<String> = Vec::new();
-    let mut push = |label: &str| {
-        let label = label.trim_matches(['"', '\'', ' ', ';']).to_string();
+    let mut push = |label: &[u8]| {
+        // Label bytes are ASCII (checked by the callers), so this never fails.
+        let label = String::from_utf8_lossy(label).to_ascii_lowercase();
         if !label.is_empty() && !known(&label) && !labels.contains(&label) {
             labels.push(label);
         }
     };
-    for (i, _) in lower.match_indices("charset=") {
-        let rest = &lower[i + 8..];
-        let label: String = rest
-            .trim_start_matches('"')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || "-_.:".contains(*c))
-            .collect();
-        push(&label);
+    let equals: Vec<usize> = memchr::memchr_iter(b'=', raw).collect();
+    // `charset=label` or `charset="label"`.
+    for &i in &equals {
+        let is_param = i >= 7 && raw[i - 7..i].eq_ignore_ascii_case(b"charset");
+        if !is_param {
+            continue;
+        }
+        let rest = &raw[i + 1..];
+        let quotes = rest.iter().take_while(|&&b| b == b'"').count();
+        let rest = &rest[quotes..];
+        let len = rest.iter().take_while(|&&b| is_label_byte(b)).count();
+        push(&rest[..len]);
     }
-    for (i, _) in lower.match_indices("=?") {
-        let rest = &lower[i + 2..];
-        if let Some(q) = rest.find('?') {
-            let label = rest[..q].split('*').next().unwrap_or("");
-            if label.len() < 40
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
-            {
+    // `=?label?` (an encoded word); the label ends at the next `?`, anywhere.
+    for &i in &equals {
+        if raw.get(i + 1) != Some(&b'?') {
+            continue;
+        }
+        let rest = &raw[i + 2..];
+        if let Some(q) = memchr::memchr(b'?', rest) {
+            let label = rest[..q].split(|&b| b == b'*').next().unwrap_or_default();
+            if label.len() < 40 && label.iter().all(|&b| is_label_byte(b)) {
                 push(label);
             }
         }
     }
     labels.truncate(5);
     labels
+}
+
+fn is_label_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.:".contains(&b)
 }
 
 fn known(label: &str) -> bool {
