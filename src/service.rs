@@ -155,8 +155,12 @@ pub async fn serve(
         // Mark the batch handled in one round trip, after each mail's commit;
         // the sender is woken once per batch so it does not fight the worker
         // for the database while a backlog drains.
+        // The batch is one group commit (each mail still a unit of its own:
+        // see `Store::begin_group`); nothing is flagged before it commits.
         let mut handled: Vec<String> = Vec::new();
         let mut queued = false;
+        let mut store_failed = false;
+        desk.store.begin_group().map_err(DeskError::from)?;
         for fetched in batch {
             match desk.process(&fetched, now()) {
                 Ok(p) => {
@@ -167,11 +171,17 @@ pub async fn serve(
                     // The store refused (disk full, locked): leave the mail on the
                     // server untouched, nothing is lost; try again later.
                     tracing::error!(error = %e, "cannot record a mail; it stays in the mailbox and will be retried");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    store_failed = true;
                     break;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, source = %fetched.source_ref, "cannot handle a mail; quarantined for a person");
+                    // What the batch did so far is committed (and flagged) first,
+                    // so the quarantine on the server never runs ahead of the store.
+                    if !commit_and_flag(&mut desk, &mut source, &mut handled).await {
+                        store_failed = true;
+                        break;
+                    }
                     match source.quarantine(&fetched.source_ref).await {
                         Ok(()) => {
                             let folder = quarantine_folder.clone();
@@ -186,21 +196,34 @@ pub async fn serve(
                             tracing::error!(error = %q, "cannot quarantine the mail on the server")
                         }
                     }
+                    // The rest of the batch goes on in a group of its own.
+                    if let Err(e) = desk.store.begin_group() {
+                        tracing::error!(error = %e, "cannot open the store for the next mail");
+                        store_failed = true;
+                        break;
+                    }
                 }
             }
             if *shutdown.borrow() {
                 break;
             }
         }
+        if let Some(d) = pause {
+            // (The test's kill lands after the commit, before the flag.)
+            if let Err(e) = desk.store.commit_group() {
+                tracing::error!(error = %e, "cannot record the batch; its mail stays in the mailbox and will be retried");
+                handled.clear();
+            }
+            tokio::time::sleep(d).await;
+        }
+        if !commit_and_flag(&mut desk, &mut source, &mut handled).await {
+            store_failed = true;
+        }
         if queued {
             wake_sender.notify_one();
         }
-        if let Some(d) = pause {
-            tokio::time::sleep(d).await;
-        }
-        if let Err(e) = source.mark_handled_many(&handled).await {
-            // Harmless: next time they are fetched again and seen as duplicates.
-            tracing::warn!(error = %e, "cannot mark handled mail on the server; will retry");
+        if store_failed {
+            tokio::time::sleep(Duration::from_secs(5)).await;
         }
         if empty && mode == Mode::Once {
             break;
@@ -219,6 +242,30 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Commit the batch's group, then mark its mail handled on the server (in
+/// that order: see the module docs). `false` if the commit failed: the group
+/// is rolled back and its mail, unflagged, is fetched again later.
+async fn commit_and_flag(
+    desk: &mut Desk,
+    source: &mut ImapSource,
+    handled: &mut Vec<String>,
+) -> bool {
+    let committed = match desk.store.commit_group() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record a batch of mail; it stays in the mailbox and will be retried");
+            handled.clear();
+            false
+        }
+    };
+    if let Err(e) = source.mark_handled_many(handled).await {
+        // Harmless: next time they are fetched again and seen as duplicates.
+        tracing::warn!(error = %e, "cannot mark handled mail on the server; will retry");
+    }
+    handled.clear();
+    committed
 }
 
 fn max_age(config: &Config) -> i64 {

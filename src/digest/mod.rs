@@ -279,11 +279,10 @@ pub fn last_sent(store: &Store) -> Result<Option<Week>, DigestError> {
 pub fn sent_at(store: &Store, week: Week) -> Result<Option<(i64, bool)>, DigestError> {
     Ok(store
         .connection()
-        .query_row(
-            "SELECT sent_at, late FROM digests WHERE week = ?1",
-            [week.to_string()],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? != 0)),
-        )
+        .prepare_cached("SELECT sent_at, late FROM digests WHERE week = ?1")?
+        .query_row([week.to_string()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? != 0))
+        })
         .optional()?)
 }
 
@@ -389,11 +388,8 @@ pub fn preview(
 fn has_mail_before(store: &Store, until: Timestamp) -> Result<bool, DigestError> {
     Ok(store
         .connection()
-        .query_row(
-            "SELECT 1 FROM messages WHERE received_at < ?1 LIMIT 1",
-            [until.as_second()],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM messages WHERE received_at < ?1 LIMIT 1")?
+        .query_row([until.as_second()], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -415,9 +411,7 @@ fn queue(
     // first: a second process waits (busy timeout), then sees the row.
     let tx =
         rusqlite::Transaction::new_unchecked(store.connection(), TransactionBehavior::Immediate)?;
-    let recorded = tx.execute(
-        "INSERT INTO digests (week, sent_at, late) VALUES (?1, ?2, ?3) ON CONFLICT(week) DO NOTHING",
-        params![week.to_string(), now.as_second(), late as i64],
+    let recorded = tx.prepare_cached("INSERT INTO digests (week, sent_at, late) VALUES (?1, ?2, ?3) ON CONFLICT(week) DO NOTHING")?.execute(params![week.to_string(), now.as_second(), late as i64],
     )? == 1;
     if !recorded && !always {
         // Dropping rolls back (there is nothing to undo).
@@ -425,10 +419,8 @@ fn queue(
     }
     // The same columns as `store::Tx::queue_mail` writes for mail without a
     // ticket; the sender drains it like any other.
-    tx.execute(
-        "INSERT INTO outbox (ticket_id, message_id, kind, mail_from, rcpt_to, raw, created_at, next_attempt_at)
-         VALUES (NULL, ?1, 'digest', ?2, ?3, ?4, ?5, ?5)",
-        params![
+    tx.prepare_cached("INSERT INTO outbox (ticket_id, message_id, kind, mail_from, rcpt_to, raw, created_at, next_attempt_at)
+         VALUES (NULL, ?1, 'digest', ?2, ?3, ?4, ?5, ?5)")?.execute(params![
             mail.message_id,
             mail.envelope_from,
             serde_json::to_string(&mail.to).unwrap_or_default(),

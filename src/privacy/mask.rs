@@ -268,9 +268,9 @@ fn find_labels(t: &[char]) -> Vec<Found> {
         // An ASCII word cannot start inside another word (see `on_boundaries`).
         let inside_word = is_alnum(first) && i > 0 && is_alnum(t[i - 1]);
         let hit = match index.by_first.get(&first) {
-            Some(words) if !inside_word => words.iter().find(|(word, _)| {
-                t[i..].starts_with(word) && on_boundaries(t, i, word.len())
-            }),
+            Some(words) if !inside_word => words
+                .iter()
+                .find(|(word, _)| t[i..].starts_with(word) && on_boundaries(t, i, word.len())),
             _ => None,
         };
         match hit {

@@ -77,6 +77,10 @@ pub struct ImapSource {
     uid_validity: Option<u32>,
     /// Built on first use (reads `ca_file`).
     tls: Option<TlsConnector>,
+    /// (UIDVALIDITY, highest UID) of the first search: mail above it arrived
+    /// while mfa-desk was running, and goes ahead of what was already
+    /// waiting when it started (see [`live_first`]).
+    waiting_at_start: Option<(u32, u32)>,
 }
 
 /// A logged-in session with the folder selected.
@@ -115,6 +119,7 @@ impl ImapSource {
             lost_at: None,
             uid_validity: None,
             tls: None,
+            waiting_at_start: None,
         }
     }
 
@@ -123,7 +128,10 @@ impl ImapSource {
         self.outage.as_ref().map(|o| o.since.elapsed().as_secs())
     }
 
-    /// Up to `limit` messages not yet marked handled, oldest (lowest UID) first.
+    /// Up to `limit` messages not yet marked handled: mail that arrived while
+    /// mfa-desk was running first, then what was already waiting when it
+    /// started, each oldest (lowest UID) first: a new mail is never queued
+    /// behind a backlog of thousands found at start-up.
     /// Connects or reconnects as needed; while the mailbox is unreachable this
     /// fails quickly (the outage is already logged; the next try waits for the
     /// backoff, which [`ImapSource::wait_for_new_mail`] sleeps through).
@@ -134,64 +142,78 @@ impl ImapSource {
         } else {
             format!("UNDELETED UNKEYWORD {HANDLED_KEYWORD} UNKEYWORD {QUARANTINE_KEYWORD}")
         };
-        self.with_conn("fetching mail", async |c: &mut Conn| {
-            // Announcements before this search are covered by it.
-            drain_unsolicited(c);
-            c.new_mail_hint = false;
-            let found = timed(
-                COMMAND_TIMEOUT,
-                "UID SEARCH",
-                c.session.uid_search(&criteria),
-            )
-            .await?;
-            let mut uids: Vec<u32> = found.into_iter().collect();
-            uids.sort_unstable();
-            uids.truncate(limit);
-            let mut out = Vec::with_capacity(uids.len());
-            for batch in uids.chunks(FETCH_BATCH) {
-                let set = batch
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let session = &mut c.session;
-                let fetches = timed(FETCH_TIMEOUT, "UID FETCH", async {
-                    let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
-                    // Drain to the end: leftovers would poison the next command.
-                    stream.try_collect::<Vec<_>>().await
-                })
+        let mut boundary = self.waiting_at_start;
+        let waiting_at_start = &mut boundary;
+        let fetched = self
+            .with_conn("fetching mail", async |c: &mut Conn| {
+                // Announcements before this search are covered by it.
+                drain_unsolicited(c);
+                c.new_mail_hint = false;
+                let found = timed(
+                    COMMAND_TIMEOUT,
+                    "UID SEARCH",
+                    c.session.uid_search(&criteria),
+                )
                 .await?;
-                let mut got: Vec<(u32, Vec<u8>)> = Vec::new();
-                for f in &fetches {
-                    // Servers may answer with UIDs we did not ask for (the
-                    // `n:*` pitfall) and interleave flag-only FETCHes from
-                    // other clients: keep only requested UIDs with a body.
-                    let (Some(uid), Some(body)) = (f.uid, f.body()) else {
-                        continue;
-                    };
-                    if batch.contains(&uid) && !got.iter().any(|(u, _)| *u == uid) {
-                        got.push((uid, body.to_vec()));
+                let uids: Vec<u32> = found.into_iter().collect();
+                // The first search (per UIDVALIDITY) draws the line between mail
+                // that was waiting when mfa-desk started and mail that came since.
+                let boundary = match *waiting_at_start {
+                    Some((validity, top)) if validity == c.uid_validity => top,
+                    _ => {
+                        let top = uids.iter().copied().max().unwrap_or(0);
+                        *waiting_at_start = Some((c.uid_validity, top));
+                        top
                     }
+                };
+                let uids = live_first(uids, boundary, limit);
+                let mut out = Vec::with_capacity(uids.len());
+                for batch in uids.chunks(FETCH_BATCH) {
+                    let set = batch
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let session = &mut c.session;
+                    let fetches = timed(FETCH_TIMEOUT, "UID FETCH", async {
+                        let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+                        // Drain to the end: leftovers would poison the next command.
+                        stream.try_collect::<Vec<_>>().await
+                    })
+                    .await?;
+                    let mut got: Vec<(u32, Vec<u8>)> = Vec::new();
+                    for f in &fetches {
+                        // Servers may answer with UIDs we did not ask for (the
+                        // `n:*` pitfall) and interleave flag-only FETCHes from
+                        // other clients: keep only requested UIDs with a body.
+                        let (Some(uid), Some(body)) = (f.uid, f.body()) else {
+                            continue;
+                        };
+                        if batch.contains(&uid) && !got.iter().any(|(u, _)| *u == uid) {
+                            got.push((uid, body.to_vec()));
+                        }
+                    }
+                    if got.len() < batch.len() {
+                        // Expunged between SEARCH and FETCH, or a cut-off response;
+                        // either way the next fetch sees them again if they exist.
+                        debug!(
+                            asked = batch.len(),
+                            got = got.len(),
+                            "UID FETCH returned fewer bodies"
+                        );
+                    }
+                    got.sort_by_key(|(u, _)| *u);
+                    out.extend(got.into_iter().map(|(uid, raw)| Fetched {
+                        source_ref: format!("imap:{}:{}", c.uid_validity, uid),
+                        raw,
+                    }));
                 }
-                if got.len() < batch.len() {
-                    // Expunged between SEARCH and FETCH, or a cut-off response;
-                    // either way the next fetch sees them again if they exist.
-                    debug!(
-                        asked = batch.len(),
-                        got = got.len(),
-                        "UID FETCH returned fewer bodies"
-                    );
-                }
-                got.sort_by_key(|(u, _)| *u);
-                out.extend(got.into_iter().map(|(uid, raw)| Fetched {
-                    source_ref: format!("imap:{}:{}", c.uid_validity, uid),
-                    raw,
-                }));
-            }
-            note_unsolicited(c);
-            Ok(out)
-        })
-        .await
+                note_unsolicited(c);
+                Ok(out)
+            })
+            .await;
+        self.waiting_at_start = boundary;
+        fetched
     }
 
     /// Mark a message handled: keyword `$MfaDesk` + `\Seen`, then, with
@@ -933,6 +955,15 @@ fn note_unsolicited(c: &mut Conn) {
     }
 }
 
+/// The order to handle unflagged mail in: UIDs above `waiting_top` (mail that
+/// arrived after the first search) first, then the older ones, each part
+/// oldest first; at most `limit`.
+fn live_first(mut uids: Vec<u32>, waiting_top: u32, limit: usize) -> Vec<u32> {
+    uids.sort_unstable_by_key(|&uid| (uid <= waiting_top, uid));
+    uids.truncate(limit);
+    uids
+}
+
 fn check_validity(c: &Conn, validity: u32, source_ref: &str) -> Result<(), OpError> {
     if c.uid_validity == validity {
         Ok(())
@@ -1198,6 +1229,18 @@ mod tests {
             "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
         );
         assert_eq!(encode_mailbox_name("処理済み"), "&UeZ0Bm4IMH8-");
+    }
+
+    #[test]
+    fn new_mail_goes_ahead_of_a_backlog() {
+        // Nothing was waiting at start: plain UID order.
+        assert_eq!(live_first(vec![5, 3, 9, 1], 0, 3), vec![1, 3, 5]);
+        // 1..=9 were waiting at start; 12 and 10 came since: they go first.
+        assert_eq!(
+            live_first(vec![4, 12, 2, 9, 10], 9, 10),
+            vec![10, 12, 2, 4, 9]
+        );
+        assert_eq!(live_first(vec![4, 12, 2, 10], 9, 2), vec![10, 12]);
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub const SUPPRESS_AFTER_BOUNCE_SECS: i64 = 30 * 86_400;
 
 pub struct Store {
     conn: Connection,
+    /// A group is open ([`Store::begin_group`]): each [`Store::begin`] is then
+    /// a savepoint inside one transaction, committed by [`Store::commit_group`].
+    in_group: bool,
 }
 
 /// An inbound message as recorded.
@@ -141,7 +144,10 @@ impl Store {
             path: path.display().to_string(),
             source,
         })?;
-        let mut store = Store { conn };
+        let mut store = Store {
+            conn,
+            in_group: false,
+        };
         store.prepare(&path.display().to_string())?;
         Ok(store)
     }
@@ -150,6 +156,7 @@ impl Store {
     pub fn open_in_memory() -> Result<Store> {
         let mut store = Store {
             conn: Connection::open_in_memory()?,
+            in_group: false,
         };
         store.prepare(":memory:")?;
         Ok(store)
@@ -157,6 +164,9 @@ impl Store {
 
     fn prepare(&mut self, path: &str) -> Result<()> {
         self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Every statement is prepared once and reused (prepare_cached): parsing
+        // the SQL again for each mail was a tenth of a backlog's CPU.
+        self.conn.set_prepared_statement_cache_capacity(64);
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -184,33 +194,71 @@ impl Store {
 
     /// Start the transaction that records one inbound message and all it causes.
     pub fn begin(&mut self) -> Result<Tx<'_>> {
-        Ok(Tx {
-            tx: self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?,
-        })
+        let tx = if self.in_group {
+            Inner::Savepoint(self.conn.savepoint()?)
+        } else {
+            Inner::Transaction(
+                self.conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?,
+            )
+        };
+        Ok(Tx { tx })
+    }
+
+    /// Group commit for a batch of mail: until [`Store::commit_group`], every
+    /// [`Store::begin`]…[`Tx::commit`] is a savepoint of one transaction, so
+    /// each mail's effects still stand or fall together, while the batch costs
+    /// one commit instead of one per mail (the WAL writes of a commit per mail
+    /// were a seventh of a backlog's time). Nothing of the group is visible,
+    /// or durable, before `commit_group`: the caller marks the batch's mail
+    /// handled on the server only after it.
+    pub fn begin_group(&mut self) -> Result<()> {
+        if !self.in_group {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.in_group = true;
+        }
+        Ok(())
+    }
+
+    /// Commit everything since [`Store::begin_group`]. On an error the whole
+    /// group is rolled back: none of its mail counts as handled.
+    pub fn commit_group(&mut self) -> Result<()> {
+        if !std::mem::take(&mut self.in_group) {
+            return Ok(());
+        }
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            // SQLite may already have rolled back (disk full); make sure.
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Drop everything since [`Store::begin_group`].
+    pub fn rollback_group(&mut self) {
+        if std::mem::take(&mut self.in_group) && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 
     /// Whether a message with this key was already recorded.
     pub fn seen(&self, dedup_key: &str) -> Result<bool> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT 1 FROM messages WHERE dedup_key = ?1",
-                [dedup_key],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM messages WHERE dedup_key = ?1")?
+            .query_row([dedup_key], |_| Ok(()))
             .optional()?
             .is_some())
     }
 
     pub fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
         self.conn
-            .query_row(
-                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?1"),
-                [id],
-                row_to_ticket,
-            )
+            .prepare_cached(&format!(
+                "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?1"
+            ))?
+            .query_row([id], row_to_ticket)
             .optional()?
             .transpose()
     }
@@ -358,17 +406,13 @@ impl Store {
     }
 
     pub fn mark_sent(&self, outbox_id: i64, now: i64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-            params![outbox_id, now],
+        self.conn.prepare_cached("UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1")?.execute(params![outbox_id, now],
         )?;
         Ok(())
     }
 
     pub fn mark_retry(&self, outbox_id: i64, next_attempt_at: i64, error: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
-            params![outbox_id, next_attempt_at, error],
+        self.conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1")?.execute(params![outbox_id, next_attempt_at, error],
         )?;
         Ok(())
     }
@@ -376,9 +420,7 @@ impl Store {
     /// Give up on a mail, and write the failure into its ticket's history.
     pub fn mark_failed(&mut self, mail: &OutboxMail, now: i64, error: &str) -> Result<()> {
         let tx = self.begin()?;
-        tx.tx.execute(
-            "UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE id = ?1",
-            params![mail.id, now, error],
+        tx.tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE id = ?1")?.execute(params![mail.id, now, error],
         )?;
         if error.contains("permanent") {
             for r in &mail.rcpt_to {
@@ -413,15 +455,19 @@ impl Store {
     /// Drop the raw bytes of mail older than `before` (received, and sent or
     /// given up). Returns how many mails were purged.
     pub fn purge_raw(&self, before: i64) -> Result<usize> {
-        let inbound = self.conn.execute(
-            "UPDATE messages SET raw = NULL WHERE raw IS NOT NULL AND received_at < ?1",
-            [before],
-        )?;
-        let outbound = self.conn.execute(
-            "UPDATE outbox SET raw = x'' WHERE length(raw) > 0 AND created_at < ?1
+        let inbound = self
+            .conn
+            .prepare_cached(
+                "UPDATE messages SET raw = NULL WHERE raw IS NOT NULL AND received_at < ?1",
+            )?
+            .execute([before])?;
+        let outbound = self
+            .conn
+            .prepare_cached(
+                "UPDATE outbox SET raw = x'' WHERE length(raw) > 0 AND created_at < ?1
                AND (sent_at IS NOT NULL OR failed_at IS NOT NULL)",
-            [before],
-        )?;
+            )?
+            .execute([before])?;
         Ok(inbound + outbound)
     }
 
@@ -433,7 +479,8 @@ impl Store {
         };
         Ok(self
             .conn
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+            .prepare_cached(&format!("SELECT count(*) FROM {table}"))?
+            .query_row([], |r| r.get(0))?)
     }
 
     /// Raw SQL access for reports (digest) and tests.
@@ -444,18 +491,33 @@ impl Store {
 
 /// The write half: everything one inbound message changes.
 pub struct Tx<'a> {
-    tx: rusqlite::Transaction<'a>,
+    tx: Inner<'a>,
+}
+
+/// A transaction of its own, or a savepoint inside a group
+/// ([`Store::begin_group`]); either rolls back when dropped uncommitted.
+enum Inner<'a> {
+    Transaction(rusqlite::Transaction<'a>),
+    Savepoint(rusqlite::Savepoint<'a>),
+}
+
+impl std::ops::Deref for Inner<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Inner::Transaction(t) => t,
+            Inner::Savepoint(s) => s,
+        }
+    }
 }
 
 impl Tx<'_> {
     /// Record an inbound message. Returns `false` when it was already recorded
     /// (the uniqueness on Message-ID is what makes a second reply impossible).
     pub fn insert_message(&self, m: &MessageRecord<'_>) -> Result<bool> {
-        let n = self.tx.execute(
-            "INSERT INTO messages (dedup_key, source_ref, ticket_id, from_addr, subject, new_text, category, action, language, confidence, matched, problems, raw, received_at)
+        let n = self.tx.prepare_cached("INSERT INTO messages (dedup_key, source_ref, ticket_id, from_addr, subject, new_text, category, action, language, confidence, matched, problems, raw, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-             ON CONFLICT(dedup_key) DO NOTHING",
-            params![
+             ON CONFLICT(dedup_key) DO NOTHING")?.execute(params![
                 m.dedup_key,
                 m.source_ref,
                 m.ticket_id,
@@ -476,10 +538,8 @@ impl Tx<'_> {
     }
 
     pub fn create_ticket(&self, t: &NewTicket<'_>) -> Result<i64> {
-        self.tx.execute(
-            "INSERT INTO tickets (requester, requester_name, subject, category, language, status, priority, owner, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-            params![
+        self.tx.prepare_cached("INSERT INTO tickets (requester, requester_name, subject, category, language, status, priority, owner, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)")?.execute(params![
                 t.requester,
                 t.requester_name,
                 t.subject,
@@ -497,21 +557,18 @@ impl Tx<'_> {
     /// Read a ticket inside the transaction (sees this transaction's writes).
     pub fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
         self.tx
-            .query_row(
-                &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?1"),
-                [id],
-                row_to_ticket,
-            )
+            .prepare_cached(&format!(
+                "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?1"
+            ))?
+            .query_row([id], row_to_ticket)
             .optional()?
             .transpose()
     }
 
     /// Write a ticket's changed fields back.
     pub fn save_ticket(&self, t: &Ticket) -> Result<()> {
-        self.tx.execute(
-            "UPDATE tickets SET status = ?2, priority = ?3, owner = ?4, resolution = ?5, category = ?6,
-                 updated_at = ?7, first_response_at = ?8, resolved_at = ?9 WHERE id = ?1",
-            params![
+        self.tx.prepare_cached("UPDATE tickets SET status = ?2, priority = ?3, owner = ?4, resolution = ?5, category = ?6,
+                 updated_at = ?7, first_response_at = ?8, resolved_at = ?9 WHERE id = ?1")?.execute(params![
                 t.id,
                 t.status.as_str(),
                 t.priority.as_str(),
@@ -534,9 +591,7 @@ impl Tx<'_> {
         actor: &str,
         detail: &serde_json::Value,
     ) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO events (ticket_id, at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![ticket_id, at, kind, actor, detail.to_string()],
+        self.tx.prepare_cached("INSERT INTO events (ticket_id, at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![ticket_id, at, kind, actor, detail.to_string()],
         )?;
         Ok(())
     }
@@ -554,10 +609,8 @@ impl Tx<'_> {
         raw: &[u8],
         now: i64,
     ) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO outbox (ticket_id, message_id, kind, mail_from, rcpt_to, raw, created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            params![
+        self.tx.prepare_cached("INSERT INTO outbox (ticket_id, message_id, kind, mail_from, rcpt_to, raw, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)")?.execute(params![
                 ticket_id,
                 message_id,
                 kind,
@@ -581,9 +634,7 @@ impl Tx<'_> {
         direction: &str,
         audience: &str,
     ) -> Result<()> {
-        self.tx.execute(
-            "INSERT OR IGNORE INTO thread_ids (message_id, ticket_id, direction, audience) VALUES (?1, ?2, ?3, ?4)",
-            params![message_id, ticket_id, direction, audience],
+        self.tx.prepare_cached("INSERT OR IGNORE INTO thread_ids (message_id, ticket_id, direction, audience) VALUES (?1, ?2, ?3, ?4)")?.execute(params![message_id, ticket_id, direction, audience],
         )?;
         Ok(())
     }
@@ -607,32 +658,31 @@ impl Tx<'_> {
     /// only those of one ticket: what the reply limits count.
     pub fn auto_mail_count(&self, recipient: &str, since: i64, ticket: Option<i64>) -> Result<i64> {
         let rcpt = serde_json::to_string(&[recipient]).unwrap_or_default();
-        Ok(self.tx.query_row(
-            "SELECT count(*) FROM outbox WHERE rcpt_to = ?1 AND created_at >= ?2
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT count(*) FROM outbox WHERE rcpt_to = ?1 AND created_at >= ?2
                AND kind IN ('guide', 'ack') AND (?3 IS NULL OR ticket_id = ?3)",
-            params![rcpt, since, ticket],
-            |r| r.get(0),
-        )?)
+            )?
+            .query_row(params![rcpt, since, ticket], |r| r.get(0))?)
     }
 
     /// Whether `address` gets no automatic mail at `now`, and why.
     pub fn suppressed(&self, address: &str, now: i64) -> Result<Option<String>> {
         Ok(self
             .tx
-            .query_row(
-                "SELECT reason FROM suppressed WHERE address = ?1 AND until > ?2",
-                params![address.to_ascii_lowercase(), now],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT reason FROM suppressed WHERE address = ?1 AND until > ?2")?
+            .query_row(params![address.to_ascii_lowercase(), now], |r| r.get(0))
             .optional()?)
     }
 
     pub fn suppress(&self, address: &str, until: i64, reason: &str) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO suppressed (address, until, reason) VALUES (?1, ?2, ?3)
+        self.tx
+            .prepare_cached(
+                "INSERT INTO suppressed (address, until, reason) VALUES (?1, ?2, ?3)
              ON CONFLICT(address) DO UPDATE SET until = max(until, ?2), reason = ?3",
-            params![address.to_ascii_lowercase(), until, reason],
-        )?;
+            )?
+            .execute(params![address.to_ascii_lowercase(), until, reason])?;
         Ok(())
     }
 
@@ -647,10 +697,8 @@ impl Tx<'_> {
     ) -> Result<Option<i64>> {
         Ok(self
             .tx
-            .query_row(
-                "SELECT ticket_id FROM messages WHERE from_addr = ?1 AND subject = ?2 AND new_text = ?3
-                   AND received_at >= ?4 AND ticket_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-                params![from, subject, text, since],
+            .prepare_cached("SELECT ticket_id FROM messages WHERE from_addr = ?1 AND subject = ?2 AND new_text = ?3
+                   AND received_at >= ?4 AND ticket_id IS NOT NULL ORDER BY id DESC LIMIT 1")?.query_row(params![from, subject, text, since],
                 |r| r.get(0),
             )
             .optional()?)
@@ -666,21 +714,26 @@ impl Tx<'_> {
     }
 
     pub fn commit(self) -> Result<()> {
-        Ok(self.tx.commit()?)
+        match self.tx {
+            Inner::Transaction(t) => t.commit()?,
+            Inner::Savepoint(s) => s.commit()?,
+        }
+        Ok(())
     }
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()?)
 }
 
 fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
-        params![key, value],
-    )?;
+    )?
+    .execute(params![key, value])?;
     Ok(())
 }
 
