@@ -8,7 +8,7 @@
 //! the atoms starting there. Both paths touch only terms that can match.
 
 use super::rules::{NOT_WORD, Rules, TermKind, bigram_key};
-use super::text::{Token, compact, ends_sentence, letter_mask, stem, tokenize};
+use super::text::{compact, ends_sentence, letter_mask, stem, tokenize};
 
 /// One occurrence of a term.
 #[derive(Debug, Clone, Copy)]
@@ -64,20 +64,43 @@ fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
     best.map(|(_, id)| id)
 }
 
-fn is_negator(rules: &Rules, raw: &str) -> bool {
-    rules.en_negators.contains_key(raw)
+/// One word of the text with everything term matching asks about it, looked
+/// up once per word (a `{not}` term used to look its cue up again for each
+/// of the forty terms starting with one).
+#[derive(Debug, Clone, Copy)]
+struct Word {
+    /// The rule word it stands for, if any.
+    id: Option<u32>,
+    clause: u32,
+    /// One of the words `{not}` stands for.
+    not: bool,
+    /// A negation cue ("not lost").
+    negator: bool,
+}
+
+fn words(rules: &Rules, norm: &str) -> Vec<Word> {
+    tokenize(norm)
+        .iter()
+        .map(|t| {
+            let cue = rules.en_cues.get(t.raw).copied().unwrap_or_default();
+            Word {
+                id: word_id(rules, t.raw),
+                clause: t.clause,
+                not: cue.not,
+                negator: cue.negator,
+            }
+        })
+        .collect()
 }
 
 fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
-    let toks = tokenize(norm);
-    if toks.is_empty() {
-        return;
-    }
-    let ids: Vec<Option<u32>> = toks.iter().map(|t| word_id(rules, t.raw)).collect();
+    let words = words(rules, norm);
     let empty: &[u32] = &[];
-    for (i, (id, tok)) in ids.iter().zip(&toks).enumerate() {
-        let by_word = id.map_or(empty, |id| rules.en_first[id as usize].as_slice());
-        let by_not = if !rules.not_first.is_empty() && is_not(rules, tok.raw) {
+    for (i, word) in words.iter().enumerate() {
+        let by_word = word
+            .id
+            .map_or(empty, |id| rules.en_first[id as usize].as_slice());
+        let by_not = if word.not {
             rules.not_first.as_slice()
         } else {
             empty
@@ -86,72 +109,55 @@ fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
             let TermKind::En(segs) = &rules.terms[tid as usize].kind else {
                 continue;
             };
-            if let Some(gap_negated) = match_en(rules, segs, &ids, &toks, i) {
-                let negated = gap_negated || negated_before(rules, &toks, i);
+            if let Some(gap_negated) = match_en(rules, segs, &words, i) {
+                let negated = gap_negated || negated_before(rules, &words, i);
                 out.push(Hit { term: tid, negated });
             }
         }
     }
 }
 
-fn is_not(rules: &Rules, raw: &str) -> bool {
-    rules.en_not.contains_key(raw)
-}
-
-fn seq_at(
-    rules: &Rules,
-    seg: &[u32],
-    ids: &[Option<u32>],
-    toks: &[Token<'_>],
-    at: usize,
-    clause: u32,
-) -> bool {
+/// Whether the words from `at` on, in `clause`, are the segment `seg`.
+fn seq_at(seg: &[u32], words: &[Word], at: usize, clause: u32) -> bool {
     seg.iter().enumerate().all(|(k, w)| {
-        let Some(tok) = toks.get(at + k) else {
-            return false;
-        };
-        tok.clause == clause
-            && if *w == NOT_WORD {
-                is_not(rules, tok.raw)
-            } else {
-                ids[at + k] == Some(*w)
-            }
+        words.get(at + k).is_some_and(|word| {
+            word.clause == clause
+                && if *w == NOT_WORD {
+                    word.not
+                } else {
+                    word.id == Some(*w)
+                }
+        })
     })
 }
 
-/// Match a term at token `i`; `Some(negated_in_gap)` when it matches.
-fn match_en(
-    rules: &Rules,
-    segs: &[Vec<u32>],
-    ids: &[Option<u32>],
-    toks: &[Token<'_>],
-    i: usize,
-) -> Option<bool> {
-    let clause = toks[i].clause;
+/// Match a term at word `i`; `Some(negated_in_gap)` when it matches.
+fn match_en(rules: &Rules, segs: &[Vec<u32>], words: &[Word], i: usize) -> Option<bool> {
+    let clause = words[i].clause;
     let first = segs.first()?;
-    if !seq_at(rules, first, ids, toks, i, clause) {
+    if !seq_at(first, words, i, clause) {
         return None;
     }
     let mut pos = i + first.len();
     let mut gap_negated = false;
     for seg in &segs[1..] {
-        let last = (pos + rules.settings.en_gap).min(toks.len().saturating_sub(1));
+        let last = (pos + rules.settings.en_gap).min(words.len().saturating_sub(1));
         let start = (pos..=last)
-            .take_while(|s| toks[*s].clause == clause)
-            .find(|s| seq_at(rules, seg, ids, toks, *s, clause))?;
+            .take_while(|s| words[*s].clause == clause)
+            .find(|s| seq_at(seg, words, *s, clause))?;
         // "my phone is not lost": a cue inside the gap negates the phrase.
-        gap_negated |= toks[pos..start].iter().any(|t| is_negator(rules, t.raw));
+        gap_negated |= words[pos..start].iter().any(|w| w.negator);
         pos = start + seg.len();
     }
     Some(gap_negated)
 }
 
 /// A negation cue within the window before the term, in the same clause.
-fn negated_before(rules: &Rules, toks: &[Token<'_>], i: usize) -> bool {
-    let clause = toks[i].clause;
-    toks[i.saturating_sub(rules.settings.en_window)..i]
+fn negated_before(rules: &Rules, words: &[Word], i: usize) -> bool {
+    let clause = words[i].clause;
+    words[i.saturating_sub(rules.settings.en_window)..i]
         .iter()
-        .any(|t| t.clause == clause && is_negator(rules, t.raw))
+        .any(|w| w.clause == clause && w.negator)
 }
 
 fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
@@ -162,6 +168,9 @@ fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
     // (atom, start, end) in char positions, in text order.
     let mut occ: Vec<(u32, usize, usize)> = Vec::new();
     for i in 0..chars.len() - 1 {
+        if !rules.ja_starts.may_contain(chars[i]) {
+            continue;
+        }
         let Some(list) = rules.ja_bigram.get(&bigram_key(chars[i], chars[i + 1])) else {
             continue;
         };
@@ -212,10 +221,12 @@ fn negated_after(rules: &Rules, chars: &[char], end: usize) -> bool {
         if pos < chars.len() && ends_sentence(chars[pos]) {
             return false;
         }
+        let rest = &chars[pos..];
+        // The first char rules out most cues before a whole comparison.
         if rules
             .ja_negators
             .iter()
-            .any(|cue| chars[pos..].starts_with(cue))
+            .any(|cue| cue.first().is_none_or(|f| rest.first() == Some(f)) && rest.starts_with(cue))
         {
             return true;
         }

@@ -219,18 +219,60 @@ pub struct Rules {
     pub(crate) ja_atoms: Vec<Vec<char>>,
     /// First two chars of an atom -> atoms starting with them.
     pub(crate) ja_bigram: FastMap<u64, Vec<u32>>,
+    /// The first chars of the atoms: most text positions are ruled out here,
+    /// before the bigram lookup.
+    pub(crate) ja_starts: CharFilter,
     /// Atom id -> Japanese terms whose first segment it is.
     pub(crate) ja_first: Vec<Vec<u32>>,
-    /// English negation cues (normalised words).
-    pub(crate) en_negators: FastMap<String, ()>,
-    /// The words `{not}` in an English term stands for.
-    pub(crate) en_not: FastMap<String, ()>,
+    /// English negation cues and the words `{not}` stands for (normalised
+    /// words), in one map so each text word is looked up once.
+    pub(crate) en_cues: FastMap<String, Cue>,
     /// English terms whose first word is `{not}`.
     pub(crate) not_first: Vec<u32>,
     /// Every (category, term) compiled so far, to drop duplicates.
     compiled: std::collections::HashSet<(usize, TermKind)>,
     /// Japanese negation cues (compact normalised).
     pub(crate) ja_negators: Vec<Vec<char>>,
+}
+
+/// What an English word is to negation.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Cue {
+    /// In `[negation] en_before`: negates a term right after it.
+    pub negator: bool,
+    /// In `[negation] en_not`: one of the words `{not}` stands for.
+    pub not: bool,
+}
+
+fn en_cues(negators: Vec<String>, nots: Vec<String>) -> FastMap<String, Cue> {
+    let mut cues: FastMap<String, Cue> = FastMap::default();
+    for w in negators {
+        cues.entry(w).or_default().negator = true;
+    }
+    for w in nots {
+        cues.entry(w).or_default().not = true;
+    }
+    cues
+}
+
+/// A set of chars kept by their low 16 bits (8 KiB): "maybe in the set"
+/// in a few instructions, with false positives only.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CharFilter(Vec<u64>);
+
+impl CharFilter {
+    fn insert(&mut self, c: char) {
+        if self.0.is_empty() {
+            self.0 = vec![0; 1 << 10];
+        }
+        let k = u32::from(c) as usize & 0xFFFF;
+        self.0[k >> 6] |= 1 << (k & 63);
+    }
+
+    pub(crate) fn may_contain(&self, c: char) -> bool {
+        let k = u32::from(c) as usize & 0xFFFF;
+        self.0.get(k >> 6).is_some_and(|w| w >> (k & 63) & 1 == 1)
+    }
 }
 
 /// The word id `{not}` compiles to.
@@ -407,16 +449,10 @@ impl Rules {
             origin: origin.to_string(),
             settings,
             auto,
-            en_negators: ck
-                .words(&raw.negation.en_before, "[negation] en_before")?
-                .into_iter()
-                .map(|w| (w, ()))
-                .collect(),
-            en_not: ck
-                .words(&raw.negation.en_not, "[negation] en_not")?
-                .into_iter()
-                .map(|w| (w, ()))
-                .collect(),
+            en_cues: en_cues(
+                ck.words(&raw.negation.en_before, "[negation] en_before")?,
+                ck.words(&raw.negation.en_not, "[negation] en_not")?,
+            ),
             ja_negators: ck
                 .words(&raw.negation.ja_after, "[negation] ja_after")?
                 .iter()
@@ -516,7 +552,7 @@ impl Rules {
                 let mut seg = Vec::new();
                 for chunk in p.split_whitespace() {
                     if chunk == "{not}" {
-                        if self.en_not.is_empty() {
+                        if !self.en_cues.values().any(|c| c.not) {
                             return Err(ck.err(
                                 term.span(),
                                 format!("{label} term `{written}` uses {{not}} but [negation] en_not lists no words"),
@@ -607,6 +643,7 @@ impl Rules {
             .entry(bigram_key(chars[0], chars[1]))
             .or_default()
             .push(id);
+        self.ja_starts.insert(chars[0]);
         self.ja_atoms.push(chars);
         self.ja_first.push(Vec::new());
         id

@@ -6,13 +6,14 @@
 //! mail; the rules side (term stems, indexes) is prepared once at load.
 
 use std::borrow::Cow;
-use unicode_normalization::{IsNormalized, is_nfkc_quick};
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// NFKC + lower case, with the typographic apostrophes folded to `'` so
 /// "didn’t" (Outlook, macOS) matches "didn't".
 ///
-/// The NFKC + lower-case step is `parse::normalize`'s; the fast paths skip
-/// it when the text is already NFKC (most mail), with the same result.
+/// The NFKC + lower-case step is `parse::normalize`'s, done piece by piece so
+/// that kana, kanji and ASCII (nearly all of a mail) skip the normalisation
+/// machinery; the result is the same as normalising the whole text.
 pub fn normalize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     if s.is_ascii() {
@@ -20,23 +21,90 @@ pub fn normalize(s: &str) -> String {
         out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
         return out;
     }
-    let push = |out: &mut String, c: char| match c {
+    // Text already in NFKC keeps its characters (only case and apostrophes
+    // fold). Stable characters pass the quick check as ASCII does, so only
+    // the others are looked up in the tables.
+    let quick = is_nfkc_quick(s.chars().map(|c| if is_stable(c) { 'a' } else { c }));
+    if quick == IsNormalized::Yes {
+        for c in s.chars() {
+            push_folded(&mut out, c);
+        }
+    } else {
+        push_nfkc(&mut out, s);
+    }
+    out
+}
+
+/// Lower case and apostrophe folding of one character of normalised text.
+fn push_folded(out: &mut String, c: char) {
+    match c {
         '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{2032}' | '`' | '\u{00B4}' => out.push('\''),
         c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
         // Kana, kanji and CJK punctuation have no case: skip the case tables.
         c if ('\u{2E80}'..='\u{FE4F}').contains(&c) => out.push(c),
         c => out.extend(c.to_lowercase()),
-    };
-    if is_nfkc_quick(s.chars()) == IsNormalized::Yes {
-        for c in s.chars() {
-            push(&mut out, c);
+    }
+}
+
+/// `parse::normalize(s)` (NFKC, lower case), then [`push_folded`].
+///
+/// Unicode guarantees a normalisation boundary before a stable character (a
+/// starter that nothing composes with), and full-width ASCII and the
+/// ideographic space decompose to such characters. So the text is cut into
+/// pieces, each one such character followed by the run of other characters
+/// after it: single characters are mapped directly, only pieces with
+/// anything else (half-width kana, combining marks, ①) go through NFKC.
+fn push_nfkc(out: &mut String, s: &str) {
+    let mut chars = s.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        let mut end = start + c.len_utf8();
+        while let Some(&(i, d)) = chars.peek() {
+            if is_stable(d) || width_fold(d).is_some() {
+                break;
+            }
+            end = i + d.len_utf8();
+            chars.next();
         }
-    } else {
-        for c in crate::parse::normalize(s).chars() {
-            push(&mut out, c);
+        let single = end == start + c.len_utf8();
+        if single && is_stable(c) {
+            // Its own NFKC form, and caseless apart from ASCII.
+            push_folded(out, c);
+        } else if let Some(folded) = width_fold(c).filter(|_| single) {
+            push_folded(out, folded);
+        } else {
+            for n in s.get(start..end).unwrap_or_default().nfkc() {
+                for l in n.to_lowercase() {
+                    push_folded(out, l);
+                }
+            }
         }
     }
-    out
+}
+
+/// Characters that are their own NFKC form in any context, start a
+/// normalisation piece (canonical combining class 0, nothing composes with
+/// them) and have no case: ASCII, hiragana, katakana, CJK ideographs and the
+/// common CJK punctuation. Checked against the Unicode tables in the tests.
+fn is_stable(c: char) -> bool {
+    matches!(c,
+        '\0'..='\u{7F}'
+        | '\u{3001}'..='\u{3002}'
+        | '\u{3005}'
+        | '\u{3008}'..='\u{3011}'
+        | '\u{3041}'..='\u{3096}'
+        | '\u{30A1}'..='\u{30FA}'
+        | '\u{30FC}'
+        | '\u{4E00}'..='\u{9FFF}')
+}
+
+/// The NFKC form of full-width ASCII (`Ａ` → `A`) and the ideographic space,
+/// common in Japanese mail: one ASCII character each.
+fn width_fold(c: char) -> Option<char> {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFEE0),
+        '\u{3000}' => Some(' '),
+        _ => None,
+    }
 }
 
 /// Strip a leading run of reply/forward prefixes ("Re:", "RE:", "Fwd:",
@@ -254,7 +322,9 @@ pub fn stem(word: &str) -> Cow<'_, str> {
 /// whitespace removed (Japanese mail is hard-wrapped mid-word), as chars so
 /// windows are counted in characters.
 pub fn compact(norm: &str) -> Vec<char> {
-    norm.chars().filter(|c| !c.is_whitespace()).collect()
+    let mut out = Vec::with_capacity(norm.len());
+    out.extend(norm.chars().filter(|c| !c.is_whitespace()));
+    out
 }
 
 /// Whether a character ends a sentence for Japanese windows.
@@ -278,6 +348,62 @@ mod tests {
     fn normalizes_width_case_and_apostrophes() {
         assert_eq!(normalize("ＭＦＡ ｺｰﾄﾞ"), "mfa コード");
         assert_eq!(normalize("Didn’t ARRIVE"), "didn't arrive");
+    }
+
+    /// `normalize` as it was first written: quick check over the whole text,
+    /// else NFKC of the whole text. The piecewise version must agree.
+    fn reference_normalize(s: &str) -> String {
+        let mut out = String::new();
+        if s.is_ascii() {
+            out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+        } else if is_nfkc_quick(s.chars()) == IsNormalized::Yes {
+            s.chars().for_each(|c| push_folded(&mut out, c));
+        } else {
+            crate::parse::normalize(s)
+                .chars()
+                .for_each(|c| push_folded(&mut out, c));
+        }
+        out
+    }
+
+    #[test]
+    fn stable_and_width_tables_hold() {
+        use unicode_normalization::char::canonical_combining_class;
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            if is_stable(c) {
+                let one = std::iter::once(c);
+                assert_eq!(is_nfkc_quick(one), IsNormalized::Yes, "{c:?}");
+                assert_eq!(canonical_combining_class(c), 0, "{c:?}");
+                assert!(c.is_ascii() || c.to_lowercase().eq([c]), "{c:?}");
+            }
+            if let Some(f) = width_fold(c) {
+                assert!(f.is_ascii(), "{c:?}");
+                assert!(c.to_string().nfkc().eq([f]), "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn piecewise_nfkc_matches_whole_text() {
+        // Stable, width-folded, composing, compatibility and cased characters.
+        let alphabet = [
+            'a', 'Z', '`', ' ', '\n', 'か', 'カ', 'ー', '漢', '。', 'Ａ', '！', '\u{3000}', 'ｶ',
+            '\u{FF9E}', '\u{FF9F}', 'ﾟ', '\u{3099}', '\u{309A}', '\u{0301}', '\u{0323}', 'e', '①',
+            '㍿', 'ﬁ', 'Σ', 'ς', '\u{A640}', '\u{130}', '\u{212A}', '\u{2019}', '´', '\u{1100}',
+            '\u{1161}', '\u{11A8}', '가', 'é', '\u{2126}', 'Å', '\u{FB2A}',
+        ];
+        let mut buf = String::new();
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    buf.clear();
+                    buf.extend([a, b, c]);
+                    assert_eq!(normalize(&buf), reference_normalize(&buf), "{buf:?}");
+                }
+            }
+        }
+        let mixed = "ＭＦＡの認証ｺｰﾄﾞが届きません（iPhone）。Didn’t ARRIVE ①　ﾃｽﾄ";
+        assert_eq!(normalize(mixed), reference_normalize(mixed));
     }
 
     #[test]
