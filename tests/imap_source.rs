@@ -119,6 +119,60 @@ async fn several_messages_come_in_uid_order_and_respect_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn new_mail_goes_ahead_of_the_backlog_found_at_start() {
+    let Some(stack) = MailStack::start("new_mail_goes_ahead_of_the_backlog") else {
+        return;
+    };
+    let tag = unique("waiting");
+    for i in 0..6 {
+        stack
+            .send_mail(EMPLOYEE, SUPPORT, &format!("{tag} #{i}"), "x")
+            .await;
+        stack
+            .wait_for_message(
+                SUPPORT,
+                "INBOX",
+                &format!("{tag} #{i}"),
+                Duration::from_secs(10),
+            )
+            .await;
+    }
+    let mut src = ImapSource::new(stack.imap_config(SUPPORT));
+    // The first fetch finds 6 waiting mails and takes the two oldest.
+    let first = src.fetch_unhandled(2).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[0].raw).contains(&format!("{tag} #0")));
+    assert!(String::from_utf8_lossy(&first[1].raw).contains(&format!("{tag} #1")));
+    let refs: Vec<String> = first.iter().map(|f| f.source_ref.clone()).collect();
+    src.mark_handled_many(&refs).await.unwrap();
+
+    // A mail arrives while the 4 others still wait: it is next, not fifth.
+    let fresh = unique("arrived while running");
+    stack
+        .send_mail(EMPLOYEE, SUPPORT, &fresh, "The code never comes.")
+        .await;
+    stack
+        .wait_for_message(SUPPORT, "INBOX", &fresh, Duration::from_secs(10))
+        .await;
+    let next = src.fetch_unhandled(2).await.unwrap();
+    assert_eq!(next.len(), 2);
+    assert!(
+        String::from_utf8_lossy(&next[0].raw).contains(&fresh),
+        "the new mail waited behind the backlog: {:?}",
+        next.iter()
+            .map(|f| (
+                f.source_ref.clone(),
+                String::from_utf8_lossy(&f.raw)
+                    .lines()
+                    .find(|l| l.starts_with("Subject"))
+                    .map(str::to_string)
+            ))
+            .collect::<Vec<_>>()
+    );
+    assert!(String::from_utf8_lossy(&next[1].raw).contains(&format!("{tag} #2")));
+    src.logout().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn idle_wakes_up_soon_after_a_delivery() {
     let Some(stack) = MailStack::start("idle_wakes_up_soon_after_a_delivery") else {
         return;

@@ -92,6 +92,9 @@ struct Conn {
     can_uidplus: bool,
     /// The server announced new messages (EXISTS/RECENT) after our last search.
     new_mail_hint: bool,
+    /// The last search found more than one batch: a backlog is draining and
+    /// the session has not idled, so Dovecot may not have shown it new mail yet.
+    draining: bool,
 }
 
 struct Outage {
@@ -149,6 +152,12 @@ impl ImapSource {
                 // Announcements before this search are covered by it.
                 drain_unsolicited(c);
                 c.new_mail_hint = false;
+                if c.draining {
+                    // A server syncs its view of the folder between commands, not
+                    // before a SEARCH: without this, mail that came during the
+                    // last batch would be seen one batch late.
+                    timed(COMMAND_TIMEOUT, "NOOP", c.session.noop()).await?;
+                }
                 let found = timed(
                     COMMAND_TIMEOUT,
                     "UID SEARCH",
@@ -166,6 +175,7 @@ impl ImapSource {
                         top
                     }
                 };
+                c.draining = uids.len() > limit;
                 let uids = live_first(uids, boundary, limit);
                 let mut out = Vec::with_capacity(uids.len());
                 for batch in uids.chunks(FETCH_BATCH) {
@@ -202,7 +212,8 @@ impl ImapSource {
                             "UID FETCH returned fewer bodies"
                         );
                     }
-                    got.sort_by_key(|(u, _)| *u);
+                    // In the order asked for (see `live_first`), not UID order.
+                    got.sort_by_key(|(u, _)| batch.iter().position(|b| b == u));
                     out.extend(got.into_iter().map(|(uid, raw)| Fetched {
                         source_ref: format!("imap:{}:{}", c.uid_validity, uid),
                         raw,
@@ -612,6 +623,7 @@ impl ImapSource {
             can_move,
             can_uidplus,
             new_mail_hint: false,
+            draining: false,
         })
     }
 
@@ -787,6 +799,7 @@ async fn idle(c: Conn, shutdown: &mut watch::Receiver<bool>) -> Result<Conn, Str
         can_move,
         can_uidplus,
         new_mail_hint: _,
+        draining: _,
     } = c;
     let mut handle = session.idle();
     match tokio::time::timeout(COMMAND_TIMEOUT, handle.init()).await {
@@ -844,6 +857,7 @@ async fn idle(c: Conn, shutdown: &mut watch::Receiver<bool>) -> Result<Conn, Str
         can_move,
         can_uidplus,
         new_mail_hint: false,
+        draining: false,
     })
 }
 
