@@ -24,10 +24,12 @@ pub(crate) fn strong_signals(
         signals.push(s);
     }
     let subject = subject.trim_start();
+    // The first byte rules out most prefixes without a full comparison.
+    let first = subject.as_bytes().first();
     if let Some(p) = rules
         .subject_prefixes
         .iter()
-        .find(|p| subject.starts_with(p.as_str()))
+        .find(|p| p.as_bytes().first() == first && subject.starts_with(p.as_str()))
     {
         signals.push(format!("subject:{p}"));
     }

@@ -8,7 +8,7 @@
 //! the atoms starting there. Both paths touch only terms that can match.
 
 use super::rules::{NOT_WORD, Rules, TermKind, bigram_key};
-use super::text::{compact, ends_sentence, letter_mask, stem, tokenize};
+use super::text::{compact, ends_sentence, for_each_token, letter_counts, letter_mask, stem};
 
 /// One occurrence of a term.
 #[derive(Debug, Clone, Copy)]
@@ -44,11 +44,20 @@ fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
     // Two edits only for long words, where two typos still leave the word unmistakable.
     let max_edits = if s.len() >= 12 { 2 } else { 1 };
     let mask = letter_mask(&s);
+    let counts = letter_counts(&s);
     let mut best: Option<(usize, u32)> = None;
     let lengths = s.len().saturating_sub(max_edits)..=s.len() + max_edits;
     let candidates = lengths.filter_map(|l| rules.fuzzy.get(l)).flatten();
     for fw in candidates {
         if (fw.mask ^ mask).count_ones() as usize > 2 * max_edits {
+            continue;
+        }
+        // One edit changes the letter counts by at most two (a swap by none):
+        // a cheap lower bound that spares most edit-distance computations.
+        let count_diff: usize = (fw.counts.iter().zip(&counts))
+            .map(|(a, b)| usize::from(a.abs_diff(*b)))
+            .sum();
+        if count_diff.div_ceil(2) > max_edits {
             continue;
         }
         let d = strsim::damerau_levenshtein(&s, &fw.stem);
@@ -79,18 +88,17 @@ struct Word {
 }
 
 fn words(rules: &Rules, norm: &str) -> Vec<Word> {
-    tokenize(norm)
-        .iter()
-        .map(|t| {
-            let cue = rules.en_cues.get(t.raw).copied().unwrap_or_default();
-            Word {
-                id: word_id(rules, t.raw),
-                clause: t.clause,
-                not: cue.not,
-                negator: cue.negator,
-            }
-        })
-        .collect()
+    let mut words = Vec::with_capacity(norm.len() / 5);
+    for_each_token(norm, |t| {
+        let cue = rules.cue(t.raw);
+        words.push(Word {
+            id: word_id(rules, t.raw),
+            clause: t.clause,
+            not: cue.not,
+            negator: cue.negator,
+        });
+    });
+    words
 }
 
 fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {

@@ -5,7 +5,7 @@
 //!
 //! The format is documented at the top of `config/rules.toml`.
 
-use super::text::{compact, letter_mask, normalize, stem};
+use super::text::{compact, letter_counts, letter_mask, normalize, stem};
 use crate::config::ConfigError;
 use crate::verdict::Category;
 use serde::Deserialize;
@@ -199,6 +199,7 @@ pub(crate) struct FuzzyWord {
     pub id: u32,
     pub stem: String,
     pub mask: u32,
+    pub counts: [u8; 27],
 }
 
 /// The classification rules, read from `config/rules.toml` and compiled.
@@ -227,6 +228,9 @@ pub struct Rules {
     /// English negation cues and the words `{not}` stands for (normalised
     /// words), in one map so each text word is looked up once.
     pub(crate) en_cues: FastMap<String, Cue>,
+    /// First byte -> bit set of the cues' lengths (31 = longer): most words
+    /// are ruled out without hashing them.
+    cue_shapes: Vec<u32>,
     /// English terms whose first word is `{not}`.
     pub(crate) not_first: Vec<u32>,
     /// Every (category, term) compiled so far, to drop duplicates.
@@ -242,6 +246,33 @@ pub(crate) struct Cue {
     pub negator: bool,
     /// In `[negation] en_not`: one of the words `{not}` stands for.
     pub not: bool,
+}
+
+impl Rules {
+    /// What `word` (a normalised text word) is to negation.
+    pub(crate) fn cue(&self, word: &str) -> Cue {
+        let Some(&first) = word.as_bytes().first() else {
+            return Cue::default();
+        };
+        let maybe = self
+            .cue_shapes
+            .get(usize::from(first))
+            .is_some_and(|lengths| lengths >> word.len().min(31) & 1 == 1);
+        if !maybe {
+            return Cue::default();
+        }
+        self.en_cues.get(word).copied().unwrap_or_default()
+    }
+}
+
+fn cue_shapes(cues: &FastMap<String, Cue>) -> Vec<u32> {
+    let mut shapes = vec![0u32; 256];
+    for word in cues.keys() {
+        if let Some(&first) = word.as_bytes().first() {
+            shapes[usize::from(first)] |= 1 << word.len().min(31);
+        }
+    }
+    shapes
 }
 
 fn en_cues(negators: Vec<String>, nots: Vec<String>) -> FastMap<String, Cue> {
@@ -460,6 +491,7 @@ impl Rules {
                 .collect(),
             ..Rules::default()
         };
+        rules.cue_shapes = cue_shapes(&rules.en_cues);
 
         let group_once = s.group_once.unwrap_or(false);
         let mut next_group = 0u32;
@@ -627,6 +659,7 @@ impl Rules {
             self.fuzzy[s.len()].push(FuzzyWord {
                 id,
                 mask: letter_mask(&s),
+                counts: letter_counts(&s),
                 stem: s.clone(),
             });
         }

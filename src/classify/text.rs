@@ -5,6 +5,7 @@
 //! Everything here is cheap and allocation-light because it runs once per
 //! mail; the rules side (term stems, indexes) is prepared once at load.
 
+use crate::parse::lower;
 use std::borrow::Cow;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
@@ -15,12 +16,11 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 /// that kana, kanji and ASCII (nearly all of a mail) skip the normalisation
 /// machinery; the result is the same as normalising the whole text.
 pub fn normalize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
     if s.is_ascii() {
         // ASCII is already NFKC: skip the decomposition machinery.
-        out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
-        return out;
+        return s.to_ascii_lowercase();
     }
+    let mut out = String::with_capacity(s.len());
     // Text already in NFKC keeps its characters (only case and apostrophes
     // fold). Stable characters pass the quick check as ASCII does, so only
     // the others are looked up in the tables.
@@ -114,11 +114,7 @@ pub fn strip_subject_prefixes(subject: &str) -> &str {
         "re:", "fw:", "fwd:", "aw:", "wg:", "sv:", "vs:", "tr:", "返信:", "転送:", "re：", "fw：",
     ];
     let mut s = subject.trim_start();
-    loop {
-        let lower: String = s.chars().take(8).flat_map(char::to_lowercase).collect();
-        let Some(p) = PREFIXES.iter().find(|p| lower.starts_with(**p)) else {
-            break;
-        };
+    while let Some(p) = PREFIXES.iter().find(|p| lower::starts_with(s, p)) {
         // Advance by the prefix's length in chars (lower-casing keeps the count for these).
         let n = p.chars().count();
         let cut = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
@@ -232,6 +228,12 @@ pub struct Token<'a> {
 /// non-ASCII character (Japanese text) end the clause.
 pub fn tokenize(norm: &str) -> Vec<Token<'_>> {
     let mut out = Vec::with_capacity(norm.len() / 5);
+    for_each_token(norm, |t| out.push(t));
+    out
+}
+
+/// [`tokenize`], handing each word to `f` instead of collecting them.
+pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
     let mut clause = 0u32;
     let mut start: Option<usize> = None;
     let mut prev_newline = false;
@@ -249,7 +251,7 @@ pub fn tokenize(norm: &str) -> Vec<Token<'_>> {
             continue;
         }
         if let Some(s) = start.take() {
-            out.push(Token {
+            f(Token {
                 raw: &norm[s..i],
                 clause,
             });
@@ -274,12 +276,11 @@ pub fn tokenize(norm: &str) -> Vec<Token<'_>> {
         }
     }
     if let Some(s) = start {
-        out.push(Token {
+        f(Token {
             raw: &norm[s..],
             clause,
         });
     }
-    out
 }
 
 /// A light suffix stemmer, applied alike to rule words and text words so
@@ -330,6 +331,21 @@ pub fn compact(norm: &str) -> Vec<char> {
 /// Whether a character ends a sentence for Japanese windows.
 pub fn ends_sentence(c: char) -> bool {
     matches!(c, '。' | '!' | '?' | '.' | '\u{FF61}')
+}
+
+/// How often each letter a–z occurs (anything else counted together in the
+/// last slot): a lower bound on edit distance, see `matcher::word_id`.
+pub fn letter_counts(s: &str) -> [u8; 27] {
+    let mut counts = [0u8; 27];
+    for b in s.bytes() {
+        let slot = if b.is_ascii_lowercase() {
+            usize::from(b - b'a')
+        } else {
+            26
+        };
+        counts[slot] = counts[slot].saturating_add(1);
+    }
+    counts
 }
 
 /// A 26-letter bitmask, used to skip edit-distance work on words that cannot

@@ -10,7 +10,7 @@ mod headers;
 mod html;
 mod language;
 mod limit;
-mod lower;
+pub(crate) mod lower;
 mod normalize;
 mod quote;
 mod sanity;
