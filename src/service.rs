@@ -84,6 +84,8 @@ pub async fn serve(
     let mut outage_alerted = false;
     let mut first = desk.is_new().map_err(DeskError::from)?;
     let mut last_sweep: Option<std::time::Instant> = None;
+    let started = std::time::Instant::now();
+    let mut handled_total = 0usize;
     while !*shutdown.borrow() {
         // Time-based rules (presumed solved, reminders) once a minute.
         if last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
@@ -165,6 +167,7 @@ pub async fn serve(
             match desk.process(&fetched, now()) {
                 Ok(p) => {
                     queued |= p.outcome != Outcome::Duplicate;
+                    handled_total += 1;
                     handled.push(fetched.source_ref);
                 }
                 Err(DeskError::Store(e)) => {
@@ -226,6 +229,12 @@ pub async fn serve(
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
         if empty && mode == Mode::Once {
+            // The mailbox is done; what follows is the sender finishing the outbox.
+            tracing::info!(
+                handled = handled_total,
+                ms = started.elapsed().as_millis() as u64,
+                "mailbox worked through; sending what is left in the outbox"
+            );
             break;
         }
         if empty
