@@ -9,6 +9,7 @@
 use crate::config::{Config, ImapConfig};
 use crate::send::{Mailer, outbox};
 use crate::source::imap::ImapSource;
+use crate::source::{Fetched, SourceError};
 use crate::store::Store;
 use crate::worker::{Desk, DeskError, Outcome};
 use std::sync::Arc;
@@ -43,6 +44,10 @@ pub enum ServiceError {
     OldMail(usize),
     #[error("cannot read the mailbox: {0}")]
     Source(#[from] crate::source::SourceError),
+    #[error(
+        "the worker thread stopped unexpectedly ({0}); this is a bug, please report it with the log"
+    )]
+    Worker(String),
 }
 
 /// How the service treats the mail it finds.
@@ -86,6 +91,8 @@ pub async fn serve(
     let mut last_sweep: Option<std::time::Instant> = None;
     let started = std::time::Instant::now();
     let mut handled_total = 0usize;
+    // The next batch, fetched while the last one was worked through.
+    let mut prefetched: Option<Result<Vec<Fetched>, SourceError>> = None;
     while !*shutdown.borrow() {
         // Time-based rules (presumed solved, reminders) once a minute.
         if last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
@@ -105,7 +112,11 @@ pub async fn serve(
                 Err(e) => tracing::error!(error = %e, "cannot queue the weekly digest; will retry"),
             }
         }
-        let batch = match source.fetch_unhandled(BATCH).await {
+        let fetched = match prefetched.take() {
+            Some(result) => result,
+            None => source.fetch_unhandled(BATCH).await,
+        };
+        let batch = match fetched {
             Ok(b) => {
                 outage_alerted = false;
                 b
@@ -154,79 +165,59 @@ pub async fn serve(
             }
             continue;
         }
-        // Mark the batch handled in one round trip, after each mail's commit;
-        // the sender is woken once per batch so it does not fight the worker
-        // for the database while a backlog drains.
-        // The batch is one group commit (each mail still a unit of its own:
-        // see `Store::begin_group`); nothing is flagged before it commits.
-        let mut handled: Vec<String> = Vec::new();
-        let mut queued = false;
-        let mut store_failed = false;
-        desk.store.begin_group().map_err(DeskError::from)?;
-        for fetched in batch {
-            match desk.process(&fetched, now()) {
-                Ok(p) => {
-                    queued |= p.outcome != Outcome::Duplicate;
-                    handled_total += 1;
-                    handled.push(fetched.source_ref);
-                }
-                Err(DeskError::Store(e)) => {
-                    // The store refused (disk full, locked): leave the mail on the
-                    // server untouched, nothing is lost; try again later.
-                    tracing::error!(error = %e, "cannot record a mail; it stays in the mailbox and will be retried");
-                    store_failed = true;
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, source = %fetched.source_ref, "cannot handle a mail; quarantined for a person");
-                    // What the batch did so far is committed (and flagged) first,
-                    // so the quarantine on the server never runs ahead of the store.
-                    if !commit_and_flag(&mut desk, &mut source, &mut handled).await {
-                        store_failed = true;
-                        break;
-                    }
-                    match source.quarantine(&fetched.source_ref).await {
-                        Ok(()) => {
-                            let folder = quarantine_folder.clone();
-                            if let Err(a) =
-                                desk.alert_admins_quarantined(&folder, &e.to_string(), now())
-                            {
-                                tracing::error!(error = %a, "cannot tell the admins about the quarantined mail");
-                            }
-                            queued = true;
+        if !empty {
+            // The batch is worked through on a blocking thread (one group
+            // commit: see `Store::begin_group`) while the next one is fetched:
+            // the IMAP round trips no longer wait for the CPU work, or it for them.
+            let stop = shutdown.clone();
+            let in_hand: Vec<String> = batch.iter().map(|f| f.source_ref.clone()).collect();
+            let work = tokio::task::spawn_blocking(move || {
+                let worked = work_through(&mut desk, batch, &stop);
+                (desk, worked)
+            });
+            let (joined, next) = tokio::join!(work, source.fetch_unhandled_except(BATCH, &in_hand));
+            let worked;
+            (desk, worked) = joined.map_err(|e| ServiceError::Worker(e.to_string()))?;
+            prefetched = Some(next);
+            handled_total += worked.handled.len();
+            // The replies are committed: the sender may go (it is woken once
+            // per batch, so it does not fight the worker for the database
+            // while a backlog drains).
+            if worked.queued {
+                wake_sender.notify_one();
+            }
+            if let Some(d) = pause {
+                // (The test's kill lands after the commit, before the flag.)
+                tokio::time::sleep(d).await;
+            }
+            // Only now, after the commit: flag on the server, quarantine.
+            if let Err(e) = source.mark_handled_many(&worked.handled).await {
+                // Harmless: next time they are fetched again and seen as duplicates.
+                tracing::warn!(error = %e, "cannot mark handled mail on the server; will retry");
+            }
+            if !worked.untouched.is_empty() {
+                tracing::info!(
+                    count = worked.untouched.len(),
+                    "mail left unflagged in the mailbox; it is fetched again"
+                );
+            }
+            for (source_ref, error) in &worked.to_quarantine {
+                match source.quarantine(source_ref).await {
+                    Ok(()) => {
+                        let folder = quarantine_folder.clone();
+                        if let Err(a) = desk.alert_admins_quarantined(&folder, error, now()) {
+                            tracing::error!(error = %a, "cannot tell the admins about the quarantined mail");
                         }
-                        Err(q) => {
-                            tracing::error!(error = %q, "cannot quarantine the mail on the server")
-                        }
+                        wake_sender.notify_one();
                     }
-                    // The rest of the batch goes on in a group of its own.
-                    if let Err(e) = desk.store.begin_group() {
-                        tracing::error!(error = %e, "cannot open the store for the next mail");
-                        store_failed = true;
-                        break;
+                    Err(q) => {
+                        tracing::error!(error = %q, "cannot quarantine the mail on the server")
                     }
                 }
             }
-            if *shutdown.borrow() {
-                break;
+            if worked.store_failed {
+                tokio::time::sleep(Duration::from_secs(5)).await;
             }
-        }
-        if let Some(d) = pause {
-            // (The test's kill lands after the commit, before the flag.)
-            if let Err(e) = desk.store.commit_group() {
-                tracing::error!(error = %e, "cannot record the batch; its mail stays in the mailbox and will be retried");
-                handled.clear();
-            }
-            tokio::time::sleep(d).await;
-        }
-        if !commit_and_flag(&mut desk, &mut source, &mut handled).await {
-            store_failed = true;
-        }
-        if queued {
-            wake_sender.notify_one();
-        }
-        if store_failed {
-            tokio::time::sleep(Duration::from_secs(5)).await;
         }
         if empty && mode == Mode::Once {
             // The mailbox is done; what follows is the sender finishing the outbox.
@@ -253,28 +244,60 @@ pub async fn serve(
     Ok(())
 }
 
-/// Commit the batch's group, then mark its mail handled on the server (in
-/// that order: see the module docs). `false` if the commit failed: the group
-/// is rolled back and its mail, unflagged, is fetched again later.
-async fn commit_and_flag(
-    desk: &mut Desk,
-    source: &mut ImapSource,
-    handled: &mut Vec<String>,
-) -> bool {
-    let committed = match desk.store.commit_group() {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot record a batch of mail; it stays in the mailbox and will be retried");
-            handled.clear();
-            false
+/// What became of a batch: committed and to be flagged, to be quarantined,
+/// or untouched (left unflagged: fetched again later).
+#[derive(Default)]
+struct Worked {
+    handled: Vec<String>,
+    untouched: Vec<String>,
+    to_quarantine: Vec<(String, String)>,
+    queued: bool,
+    store_failed: bool,
+}
+
+/// Handle a batch as one group commit, each mail a savepoint of its own.
+/// Nothing here touches the server: the caller flags `handled` only after
+/// this returned, i.e. after the commit.
+fn work_through(desk: &mut Desk, batch: Vec<Fetched>, stop: &watch::Receiver<bool>) -> Worked {
+    let mut worked = Worked::default();
+    let mut batch = batch.into_iter();
+    if let Err(e) = desk.store.begin_group() {
+        tracing::error!(error = %e, "cannot open the store; the mail stays in the mailbox and will be retried");
+        worked.store_failed = true;
+    } else {
+        for fetched in batch.by_ref() {
+            match desk.process(&fetched, now()) {
+                Ok(p) => {
+                    worked.queued |= p.outcome != Outcome::Duplicate;
+                    worked.handled.push(fetched.source_ref);
+                }
+                Err(DeskError::Store(e)) => {
+                    // The store refused (disk full, locked): leave the mail on the
+                    // server untouched, nothing is lost; try again later.
+                    tracing::error!(error = %e, "cannot record a mail; it stays in the mailbox and will be retried");
+                    worked.store_failed = true;
+                    worked.untouched.push(fetched.source_ref);
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, source = %fetched.source_ref, "cannot handle a mail; quarantined for a person");
+                    worked
+                        .to_quarantine
+                        .push((fetched.source_ref, e.to_string()));
+                }
+            }
+            if *stop.borrow() {
+                break;
+            }
         }
-    };
-    if let Err(e) = source.mark_handled_many(handled).await {
-        // Harmless: next time they are fetched again and seen as duplicates.
-        tracing::warn!(error = %e, "cannot mark handled mail on the server; will retry");
+        if let Err(e) = desk.store.commit_group() {
+            tracing::error!(error = %e, "cannot record a batch of mail; it stays in the mailbox and will be retried");
+            worked.store_failed = true;
+            worked.untouched.append(&mut worked.handled);
+        }
     }
-    handled.clear();
-    committed
+    worked.untouched.extend(batch.map(|f| f.source_ref));
+    worked
 }
 
 fn max_age(config: &Config) -> i64 {

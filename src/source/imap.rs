@@ -32,6 +32,7 @@ use crate::secret::{self, Secret};
 use async_imap::error::Error as ImapError;
 use async_imap::types::{Flag, UnsolicitedResponse};
 use futures_util::TryStreamExt;
+use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -139,6 +140,19 @@ impl ImapSource {
     /// fails quickly (the outage is already logged; the next try waits for the
     /// backoff, which [`ImapSource::wait_for_new_mail`] sleeps through).
     pub async fn fetch_unhandled(&mut self, limit: usize) -> Result<Vec<Fetched>, SourceError> {
+        self.fetch_unhandled_except(limit, &[]).await
+    }
+
+    /// [`ImapSource::fetch_unhandled`], leaving out `in_hand` (mail fetched
+    /// before and still being worked through: the service fetches the next
+    /// batch while the last one is not yet flagged).
+    pub async fn fetch_unhandled_except(
+        &mut self,
+        limit: usize,
+        in_hand: &[String],
+    ) -> Result<Vec<Fetched>, SourceError> {
+        let in_hand: HashSet<(u32, u32)> =
+            in_hand.iter().filter_map(|r| parse_ref(r).ok()).collect();
         let criteria = if self.cfg.processed_folder.is_some() {
             // Handled mail leaves the folder, so everything left is ours to do.
             format!("UNDELETED UNKEYWORD {QUARANTINE_KEYWORD}")
@@ -164,7 +178,10 @@ impl ImapSource {
                     c.session.uid_search(&criteria),
                 )
                 .await?;
-                let uids: Vec<u32> = found.into_iter().collect();
+                let uids: Vec<u32> = found
+                    .into_iter()
+                    .filter(|&uid| !in_hand.contains(&(c.uid_validity, uid)))
+                    .collect();
                 // The first search (per UIDVALIDITY) draws the line between mail
                 // that was waiting when mfa-desk started and mail that came since.
                 let boundary = match *waiting_at_start {
