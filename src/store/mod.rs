@@ -236,13 +236,6 @@ impl Store {
         Ok(())
     }
 
-    /// Drop everything since [`Store::begin_group`].
-    pub fn rollback_group(&mut self) {
-        if std::mem::take(&mut self.in_group) && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-    }
-
     /// Whether a message with this key was already recorded.
     pub fn seen(&self, dedup_key: &str) -> Result<bool> {
         Ok(self
