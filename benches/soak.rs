@@ -2,7 +2,8 @@
 //! minutes, against a real Postfix + Dovecot (issue 6, part 5).
 //!
 //! `cargo bench --bench soak [-- BACKLOG]` (default 50000; `SOAK_MINUTES`,
-//! default 10, and `SOAK_PER_MINUTE`, default 1000, shorten a trial run)
+//! default 10, and `SOAK_PER_MINUTE`, default 1000, shorten a trial run;
+//! `SOAK_LOG` sets the service's log filter, default `mfa_desk=info`)
 //! starts its own mail stack (scripts/mailstack; needs root; loopback only)
 //! with one more user, staff@corp.example.test, whose `+detail` addresses
 //! send the backlog (so every backlog reply is really delivered), then:
@@ -173,7 +174,11 @@ async fn run(backlog: usize, minutes: usize, per_minute: usize) {
     let mut service = Command::new(exe())
         .args(["run", "--config"])
         .arg(&config)
-        .env("MFA_DESK_LOG", "mfa_desk=info")
+        // SOAK_LOG: another filter for a diagnosis, e.g. `mfa_desk::source=debug`.
+        .env(
+            "MFA_DESK_LOG",
+            std::env::var("SOAK_LOG").unwrap_or_else(|_| "mfa_desk=info".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).expect("log file"))

@@ -312,6 +312,15 @@ pub struct SmtpConfig {
     /// Give up on a mail the server keeps refusing after this long.
     #[serde(default = "default_max_age")]
     pub max_age_secs: u64,
+    /// At most this many mails a minute about mail that was already waiting
+    /// when mfa-desk started (a backlog after an outage); 0: no limit. Mail
+    /// about mail that arrives now is never held back.
+    #[serde(default = "default_backlog_per_minute")]
+    pub backlog_per_minute: u32,
+}
+
+fn default_backlog_per_minute() -> u32 {
+    1200
 }
 
 fn default_smtp_port() -> u16 {

@@ -74,6 +74,15 @@ pub async fn serve(
     let wake_sender = Arc::new(Notify::new());
     // The sender stops after the worker: it sends what the last mail queued.
     let (stop_sender, sender_stop) = watch::channel(false);
+    // Only the service paces a backlog's replies: `--once` is asked to finish.
+    let pace = match mode {
+        Mode::Serve => desk
+            .config
+            .smtp
+            .as_ref()
+            .and_then(|s| outbox::Pace::per_minute(s.backlog_per_minute)),
+        Mode::Once | Mode::Backfill => None,
+    };
     let sender = tokio::spawn(send_loop(
         outbox_store,
         mailer,
@@ -81,6 +90,7 @@ pub async fn serve(
         sender_stop,
         shutdown.clone(),
         max_age(&desk.config),
+        pace,
     ));
     let outage_alert_secs = imap.outage_alert_secs;
     let quarantine_folder = imap.quarantine_folder.clone();
@@ -320,10 +330,14 @@ async fn send_loop(
     mut worker_done: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
     max_age_secs: i64,
+    mut pace: Option<outbox::Pace>,
 ) {
     loop {
-        let busy = match outbox::drain_chunk(&mut store, &mailer, &now, max_age_secs).await {
+        let mut paced = None;
+        let chunk = outbox::drain_chunk(&mut store, &mailer, &now, max_age_secs, pace.as_mut());
+        let busy = match chunk.await {
             Ok(r) => {
+                paced = r.paced;
                 if r.sent + r.retrying + r.failed > 0 {
                     tracing::debug!(
                         sent = r.sent,
@@ -346,9 +360,12 @@ async fn send_loop(
         if busy {
             continue;
         }
+        // Held back by the pace: back when the next backlog mail may go, or
+        // at once when live mail is queued.
+        let wait = paced.unwrap_or(Duration::from_secs(5));
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = worker_done.changed() => {}
         }
     }

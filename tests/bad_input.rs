@@ -324,6 +324,7 @@ fn the_worker_keeps_every_bad_mail_and_answers_cleanly() {
         let fetched = Fetched {
             source_ref: format!("bad_input:{name}"),
             raw: raw.clone(),
+            backlog: false,
         };
         let _one_at_a_time = timing_lock();
         let started = Instant::now();

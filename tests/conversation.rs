@@ -33,6 +33,7 @@ fn deliver(desk: &mut Desk, raw: &str, at: i64) -> mfa_desk::worker::Processed {
         &Fetched {
             source_ref: format!("test:{at}"),
             raw: raw.into_bytes(),
+            backlog: false,
         },
         at,
     )

@@ -26,6 +26,7 @@ fn mail(n: usize) -> Fetched {
             "x".repeat(2000)
         )
         .into_bytes(),
+        backlog: false,
     }
 }
 

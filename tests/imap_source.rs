@@ -169,6 +169,33 @@ async fn new_mail_goes_ahead_of_the_backlog_found_at_start() {
             .collect::<Vec<_>>()
     );
     assert!(String::from_utf8_lossy(&next[1].raw).contains(&format!("{tag} #2")));
+    // The sender's order depends on it: the new mail is live, #2 was waiting.
+    assert!(!next[0].backlog, "mail that arrived while running is live");
+    assert!(next[1].backlog, "mail waiting at start is the backlog");
+
+    // The two in hand (being worked through, not yet flagged) are left out
+    // of the next fetch; what is never flagged comes back afterwards.
+    let in_hand: Vec<String> = next.iter().map(|f| f.source_ref.clone()).collect();
+    let rest = src.fetch_unhandled_except(10, &in_hand).await.unwrap();
+    let subjects = |list: &[mfa_desk::source::Fetched]| -> Vec<String> {
+        list.iter()
+            .map(|f| {
+                String::from_utf8_lossy(&f.raw)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    assert_eq!(
+        subjects(&rest),
+        (3..6).map(|i| format!("{tag} #{i}")).collect::<Vec<_>>()
+    );
+    let rest_refs: Vec<String> = rest.iter().map(|f| f.source_ref.clone()).collect();
+    src.mark_handled_many(&rest_refs).await.unwrap();
+    // `next` was never flagged (say the store refused it): handed out again.
+    let again = src.fetch_unhandled(10).await.unwrap();
+    assert_eq!(subjects(&again), subjects(&next));
     src.logout().await;
 }
 

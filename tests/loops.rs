@@ -26,6 +26,7 @@ fn deliver(desk: &mut Desk, raw: &str, at: i64) {
         &Fetched {
             source_ref: format!("t:{at}"),
             raw: raw.replace('\n', "\r\n").into_bytes(),
+            backlog: false,
         },
         at,
     )

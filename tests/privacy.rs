@@ -28,6 +28,7 @@ fn deliver(desk: &mut Desk, raw: &str) {
         &Fetched {
             source_ref: "t".into(),
             raw: raw.replace('\n', "\r\n").into_bytes(),
+            backlog: false,
         },
         T0,
     )

@@ -298,6 +298,7 @@ mod tests {
             token_command: None,
             ca_file: None,
             max_age_secs: 3600,
+            backlog_per_minute: 1200,
         }
     }
 

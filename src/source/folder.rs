@@ -38,6 +38,8 @@ impl FolderSource {
         Ok(Fetched {
             source_ref: path.display().to_string(),
             raw,
+            // A folder is read whole by `run --once`: nothing there is "live".
+            backlog: false,
         })
     }
 }

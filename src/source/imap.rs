@@ -32,7 +32,7 @@ use crate::secret::{self, Secret};
 use async_imap::error::Error as ImapError;
 use async_imap::types::{Flag, UnsolicitedResponse};
 use futures_util::TryStreamExt;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -78,10 +78,21 @@ pub struct ImapSource {
     uid_validity: Option<u32>,
     /// Built on first use (reads `ca_file`).
     tls: Option<TlsConnector>,
-    /// (UIDVALIDITY, highest UID) of the first search: mail above it arrived
-    /// while mfa-desk was running, and goes ahead of what was already
-    /// waiting when it started (see [`live_first`]).
-    waiting_at_start: Option<(u32, u32)>,
+    /// What the first search found waiting: see [`Waiting`].
+    waiting: Option<Waiting>,
+}
+
+/// The mail that was already waiting when mfa-desk started (a backlog after
+/// an outage), found by the first search and handed out from memory. Later
+/// searches only look above `top`, at mail that arrived since, which goes
+/// first: searching the whole folder for every batch of a 50,000-mail backlog
+/// cost the server more than fetching did, and new mail waited behind it.
+struct Waiting {
+    uid_validity: u32,
+    /// The highest UID of the first search: mail above it is live.
+    top: u32,
+    /// Not yet marked handled (or quarantined).
+    left: BTreeSet<u32>,
 }
 
 /// A logged-in session with the folder selected.
@@ -123,7 +134,7 @@ impl ImapSource {
             lost_at: None,
             uid_validity: None,
             tls: None,
-            waiting_at_start: None,
+            waiting: None,
         }
     }
 
@@ -159,8 +170,7 @@ impl ImapSource {
         } else {
             format!("UNDELETED UNKEYWORD {HANDLED_KEYWORD} UNKEYWORD {QUARANTINE_KEYWORD}")
         };
-        let mut boundary = self.waiting_at_start;
-        let waiting_at_start = &mut boundary;
+        let mut waiting = self.waiting.take();
         let fetched = self
             .with_conn("fetching mail", async |c: &mut Conn| {
                 // Announcements before this search are covered by it.
@@ -172,28 +182,50 @@ impl ImapSource {
                     // last batch would be seen one batch late.
                     timed(COMMAND_TIMEOUT, "NOOP", c.session.noop()).await?;
                 }
+                let known = waiting
+                    .as_ref()
+                    .is_some_and(|w| w.uid_validity == c.uid_validity);
+                let range = match &waiting {
+                    Some(w) if known => format!("UID {}:* ", w.top.saturating_add(1)),
+                    _ => String::new(),
+                };
                 let found = timed(
                     COMMAND_TIMEOUT,
                     "UID SEARCH",
-                    c.session.uid_search(&criteria),
+                    c.session.uid_search(format!("{range}{criteria}")),
                 )
                 .await?;
-                let uids: Vec<u32> = found
+                let mut found: Vec<u32> = found
                     .into_iter()
                     .filter(|&uid| !in_hand.contains(&(c.uid_validity, uid)))
                     .collect();
-                // The first search (per UIDVALIDITY) draws the line between mail
-                // that was waiting when mfa-desk started and mail that came since.
-                let boundary = match *waiting_at_start {
-                    Some((validity, top)) if validity == c.uid_validity => top,
+                found.sort_unstable();
+                let w = match waiting.as_mut() {
+                    Some(w) if known => {
+                        // `n:*` also matches the highest UID when it is below n.
+                        found.retain(|&uid| uid > w.top);
+                        w
+                    }
                     _ => {
-                        let top = uids.iter().copied().max().unwrap_or(0);
-                        *waiting_at_start = Some((c.uid_validity, top));
-                        top
+                        // The first search (per UIDVALIDITY) draws the line between
+                        // mail that was waiting when mfa-desk started and mail since.
+                        let top = found.last().copied().unwrap_or(0);
+                        let left = std::mem::take(&mut found).into_iter().collect();
+                        waiting.insert(Waiting {
+                            uid_validity: c.uid_validity,
+                            top,
+                            left,
+                        })
                     }
                 };
-                c.draining = uids.len() > limit;
-                let uids = live_first(uids, boundary, limit);
+                let top = w.top;
+                let waiting = w
+                    .left
+                    .iter()
+                    .copied()
+                    .filter(|&uid| !in_hand.contains(&(c.uid_validity, uid)));
+                let uids = live_first(found, waiting, limit);
+                c.draining = uids.len() == limit;
                 let mut out = Vec::with_capacity(uids.len());
                 for batch in uids.chunks(FETCH_BATCH) {
                     let set = batch
@@ -221,8 +253,9 @@ impl ImapSource {
                         }
                     }
                     if got.len() < batch.len() {
-                        // Expunged between SEARCH and FETCH, or a cut-off response;
-                        // either way the next fetch sees them again if they exist.
+                        // Expunged since the search (or handled by another
+                        // client), or a cut-off response: a mail that still
+                        // exists unflagged is found by a later search.
                         debug!(
                             asked = batch.len(),
                             got = got.len(),
@@ -234,13 +267,14 @@ impl ImapSource {
                     out.extend(got.into_iter().map(|(uid, raw)| Fetched {
                         source_ref: format!("imap:{}:{}", c.uid_validity, uid),
                         raw,
+                        backlog: uid <= top,
                     }));
                 }
                 note_unsolicited(c);
                 Ok(out)
             })
             .await;
-        self.waiting_at_start = boundary;
+        self.waiting = waiting;
         fetched
     }
 
@@ -265,9 +299,13 @@ impl ImapSource {
                     "`{r}` belongs to another UIDVALIDITY than `{first}`; mark them separately"
                 )));
             }
-            uids.push(uid.to_string());
+            uids.push(uid);
         }
-        let set = uids.join(",");
+        let set = uids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let processed = self
             .cfg
             .processed_folder
@@ -287,7 +325,20 @@ impl ImapSource {
             note_unsolicited(c);
             Ok(())
         })
-        .await
+        .await?;
+        self.no_longer_waiting(validity, &uids);
+        Ok(())
+    }
+
+    /// Mail marked handled or quarantined leaves the start-up backlog.
+    fn no_longer_waiting(&mut self, validity: u32, uids: &[u32]) {
+        if let Some(w) = self.waiting.as_mut()
+            && w.uid_validity == validity
+        {
+            for uid in uids {
+                w.left.remove(uid);
+            }
+        }
     }
 
     /// Put a message aside for the admins: move it to the quarantine folder
@@ -312,7 +363,9 @@ impl ImapSource {
             note_unsolicited(c);
             Ok(())
         })
-        .await
+        .await?;
+        self.no_longer_waiting(validity, &[uid]);
+        Ok(())
     }
 
     /// Wait until new mail may have arrived: IDLE when the server offers it
@@ -902,7 +955,15 @@ async fn timed<T>(
     what: &str,
     fut: impl Future<Output = Result<T, ImapError>>,
 ) -> Result<T, OpError> {
-    match tokio::time::timeout(limit, fut).await {
+    let started = Instant::now();
+    let result = tokio::time::timeout(limit, fut).await;
+    // At debug level: where a slow cycle spends its time (server or us).
+    debug!(
+        command = what,
+        ms = started.elapsed().as_millis() as u64,
+        "IMAP command"
+    );
+    match result {
         Err(_) => Err(OpError::Conn(format!(
             "{what}: no answer within {} s",
             limit.as_secs()
@@ -986,13 +1047,14 @@ fn note_unsolicited(c: &mut Conn) {
     }
 }
 
-/// The order to handle unflagged mail in: UIDs above `waiting_top` (mail that
-/// arrived after the first search) first, then the older ones, each part
-/// oldest first; at most `limit`.
-fn live_first(mut uids: Vec<u32>, waiting_top: u32, limit: usize) -> Vec<u32> {
-    uids.sort_unstable_by_key(|&uid| (uid <= waiting_top, uid));
-    uids.truncate(limit);
-    uids
+/// The next mail to handle: live mail (`live`, found by this search, lowest
+/// UID first) ahead of what was waiting at start (lowest UID first); at most
+/// `limit`.
+fn live_first(mut live: Vec<u32>, waiting: impl Iterator<Item = u32>, limit: usize) -> Vec<u32> {
+    live.truncate(limit);
+    let room = limit - live.len();
+    live.extend(waiting.take(room));
+    live
 }
 
 fn check_validity(c: &Conn, validity: u32, source_ref: &str) -> Result<(), OpError> {
@@ -1264,14 +1326,15 @@ mod tests {
 
     #[test]
     fn new_mail_goes_ahead_of_a_backlog() {
-        // Nothing was waiting at start: plain UID order.
-        assert_eq!(live_first(vec![5, 3, 9, 1], 0, 3), vec![1, 3, 5]);
-        // 1..=9 were waiting at start; 12 and 10 came since: they go first.
+        let waiting = || [2, 4, 9].into_iter();
+        // 10 and 12 came since the start: they go first, then the oldest waiting.
+        assert_eq!(live_first(vec![10, 12], waiting(), 4), vec![10, 12, 2, 4]);
+        assert_eq!(live_first(vec![10, 12], waiting(), 2), vec![10, 12]);
+        assert_eq!(live_first(vec![], waiting(), 10), vec![2, 4, 9]);
         assert_eq!(
-            live_first(vec![4, 12, 2, 9, 10], 9, 10),
-            vec![10, 12, 2, 4, 9]
+            live_first(vec![], std::iter::empty(), 10),
+            Vec::<u32>::new()
         );
-        assert_eq!(live_first(vec![4, 12, 2, 10], 9, 2), vec![10, 12]);
     }
 
     #[test]

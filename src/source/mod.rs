@@ -11,6 +11,9 @@ pub struct Fetched {
     /// Where it came from, stable across runs: a file path, or `imap:<uidvalidity>:<uid>`.
     pub source_ref: String,
     pub raw: Vec<u8>,
+    /// It was already waiting when mfa-desk started (a backlog after an
+    /// outage): its replies leave after those to mail that arrives now.
+    pub backlog: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

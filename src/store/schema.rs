@@ -107,4 +107,12 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_sender ON messages(from_addr, received_at);
     CREATE INDEX thread_ids_ticket ON thread_ids(ticket_id, audience);
     "#,
+    // 6: the order the sender works in, decided when a mail is queued (see
+    // `store::priority`), with an index in that order so taking the next few
+    // never sorts a long queue.
+    r#"
+    ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
+    UPDATE outbox SET priority = 0 WHERE kind = 'security_alert';
+    CREATE INDEX outbox_queue ON outbox(priority, id, next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+    "#,
 ];

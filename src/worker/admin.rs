@@ -67,6 +67,7 @@ impl Desk {
             secret,
             tx: &tx,
             now,
+            backlog: fetched.backlog,
         };
         match apply_and_relay(
             guides,
@@ -150,6 +151,7 @@ impl Desk {
             secret,
             tx: &tx,
             now,
+            backlog: false,
         };
         let change = apply_and_relay(guides, schedule, &post, &tx, &current, &admin, text, now)?
             .map_err(DeskError::Invalid)?;

@@ -165,6 +165,7 @@ impl Desk {
             kept = Fetched {
                 source_ref: fetched.source_ref.clone(),
                 raw: Vec::new(),
+                backlog: fetched.backlog,
             };
             &kept
         };
@@ -426,6 +427,7 @@ impl Desk {
             secret,
             tx: &tx,
             now,
+            backlog: fetched.backlog,
         };
         if let Some(t) = ticket_id
             && let Some(ticket) = tx.ticket(t)?
@@ -570,6 +572,7 @@ impl Desk {
             secret: &self.secret,
             tx: &tx,
             now,
+            backlog: false,
         };
         for admin in &self.config.support.admins {
             post.to_admin(

@@ -16,6 +16,8 @@ pub struct Post<'a> {
     pub secret: &'a Secret,
     pub tx: &'a Tx<'a>,
     pub now: i64,
+    /// Mail about a backlog mail (see `Fetched::backlog`) queues behind live mail.
+    pub backlog: bool,
 }
 
 /// One mail to write: the words are decided, the envelope is not.
@@ -124,6 +126,7 @@ impl Post<'_> {
             &recipients,
             &raw,
             self.now,
+            self.backlog,
         )?;
         Ok(())
     }

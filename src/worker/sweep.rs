@@ -55,6 +55,7 @@ impl Desk {
             secret: &self.secret,
             tx: &tx,
             now,
+            backlog: false,
         };
         for t in &overdue {
             let hours = match t.priority {

@@ -203,6 +203,7 @@ impl MailStack {
             token_command: None,
             ca_file: None,
             max_age_secs: 3600,
+            backlog_per_minute: 1200,
         }
     }
 
