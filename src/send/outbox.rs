@@ -109,12 +109,12 @@ pub async fn drain_chunk(
     mailer: &Mailer,
     now: &impl Fn() -> i64,
     max_age_secs: i64,
-    mut pace: Option<&mut Pace>,
+    pace: Option<&mut Pace>,
 ) -> Result<DrainReport, StoreError> {
     use futures_util::StreamExt;
     let mut report = DrainReport::default();
     let mut due = store.due_mail(now(), CHUNK)?;
-    if let Some(pace) = pace.as_deref_mut() {
+    if let Some(pace) = pace {
         // Backlog mail comes last in `due`: cut where the tokens run out.
         let allowed = due
             .iter()
