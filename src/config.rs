@@ -248,6 +248,15 @@ pub struct ImapConfig {
     /// Tell the admins when the mailbox has been unreachable this long.
     #[serde(default = "default_outage_alert")]
     pub outage_alert_secs: u64,
+    /// Mail delivered less than this long before `mfa-desk run` started is
+    /// answered as new mail; older unhandled mail is a backlog (after an
+    /// outage), answered after new mail and at `[smtp] backlog_per_minute`.
+    #[serde(default = "default_live_margin")]
+    pub live_margin_secs: u64,
+}
+
+fn default_live_margin() -> u64 {
+    300
 }
 
 fn default_imap_port() -> u16 {

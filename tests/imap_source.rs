@@ -137,7 +137,11 @@ async fn new_mail_goes_ahead_of_the_backlog_found_at_start() {
             )
             .await;
     }
-    let mut src = ImapSource::new(stack.imap_config(SUPPORT));
+    // Mail delivered before the start counts as waiting (no margin): see
+    // `mail_delivered_minutes_before_the_start_is_not_a_backlog` for the margin.
+    let mut cfg = stack.imap_config(SUPPORT);
+    cfg.live_margin_secs = 0;
+    let mut src = ImapSource::new(cfg);
     // The first fetch finds 6 waiting mails and takes the two oldest.
     let first = src.fetch_unhandled(2).await.unwrap();
     assert!(String::from_utf8_lossy(&first[0].raw).contains(&format!("{tag} #0")));
@@ -196,6 +200,36 @@ async fn new_mail_goes_ahead_of_the_backlog_found_at_start() {
     // `next` was never flagged (say the store refused it): handed out again.
     let again = src.fetch_unhandled(10).await.unwrap();
     assert_eq!(subjects(&again), subjects(&next));
+    src.logout().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_delivered_minutes_before_the_start_is_not_a_backlog() {
+    let Some(stack) = MailStack::start("mail_delivered_before_the_start") else {
+        return;
+    };
+    let tag = unique("during the restart");
+    for i in 0..2 {
+        stack
+            .send_mail(EMPLOYEE, SUPPORT, &format!("{tag} #{i}"), "x")
+            .await;
+        stack
+            .wait_for_message(
+                SUPPORT,
+                "INBOX",
+                &format!("{tag} #{i}"),
+                Duration::from_secs(10),
+            )
+            .await;
+    }
+    // The default margin (300 s): seconds-old mail is live, its replies first.
+    let mut src = ImapSource::new(stack.imap_config(SUPPORT));
+    let got = src.fetch_unhandled(10).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(
+        got.iter().all(|f| !f.backlog),
+        "mail from just before the start is live"
+    );
     src.logout().await;
 }
 
@@ -437,6 +471,7 @@ async fn plain_text_is_refused_for_a_remote_host() {
         quarantine_folder: "Quarantine".into(),
         ca_file: None,
         outage_alert_secs: 900,
+        live_margin_secs: 300,
     };
     let err = ImapSource::new(cfg.clone())
         .check()

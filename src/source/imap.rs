@@ -80,6 +80,8 @@ pub struct ImapSource {
     tls: Option<TlsConnector>,
     /// What the first search found waiting: see [`Waiting`].
     waiting: Option<Waiting>,
+    /// Unix seconds when this source was made (the service's start).
+    started: i64,
 }
 
 /// The mail that was already waiting when mfa-desk started (a backlog after
@@ -135,6 +137,7 @@ impl ImapSource {
             uid_validity: None,
             tls: None,
             waiting: None,
+            started: jiff::Timestamp::now().as_second(),
         }
     }
 
@@ -171,6 +174,9 @@ impl ImapSource {
             format!("UNDELETED UNKEYWORD {HANDLED_KEYWORD} UNKEYWORD {QUARANTINE_KEYWORD}")
         };
         let mut waiting = self.waiting.take();
+        let since = self
+            .started
+            .saturating_sub(self.cfg.live_margin_secs.min(i64::MAX as u64) as i64);
         let fetched = self
             .with_conn("fetching mail", async |c: &mut Conn| {
                 // Announcements before this search are covered by it.
@@ -209,8 +215,9 @@ impl ImapSource {
                     _ => {
                         // The first search (per UIDVALIDITY) draws the line between
                         // mail that was waiting when mfa-desk started and mail since.
-                        let top = found.last().copied().unwrap_or(0);
-                        let left = std::mem::take(&mut found).into_iter().collect();
+                        let top = backlog_line(c, &found, since).await?;
+                        let left = found.iter().copied().filter(|&uid| uid <= top).collect();
+                        found.retain(|&uid| uid > top);
                         waiting.insert(Waiting {
                             uid_validity: c.uid_validity,
                             top,
@@ -1047,6 +1054,48 @@ fn note_unsolicited(c: &mut Conn) {
     }
 }
 
+/// Mails whose delivery time the first search looks at (the highest UIDs).
+const LIVE_PROBE: usize = 200;
+
+/// The highest UID in `found` (sorted) of mail that was already waiting
+/// before `since`: mail delivered after it (in the minutes of a restart, or
+/// between the start and this first search) is live, not a backlog. Looks at
+/// the INTERNALDATE of the newest [`LIVE_PROBE`] mails only.
+async fn backlog_line(c: &mut Conn, found: &[u32], since: i64) -> Result<u32, OpError> {
+    if found.is_empty() {
+        return Ok(0);
+    }
+    let probe = &found[found.len().saturating_sub(LIVE_PROBE)..];
+    let set = probe
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let session = &mut c.session;
+    let dates = timed(COMMAND_TIMEOUT, "UID FETCH", async {
+        let stream = session.uid_fetch(&set, "(UID INTERNALDATE)").await?;
+        stream.try_collect::<Vec<_>>().await
+    })
+    .await?;
+    let young: HashSet<u32> = dates
+        .iter()
+        .filter(|f| f.internal_date().is_some_and(|d| d.timestamp() > since))
+        .filter_map(|f| f.uid)
+        .collect();
+    Ok(line_below_young(found, probe.len(), &young))
+}
+
+/// The highest UID of `found` below its run of `young` UIDs at the top (only
+/// the last `probed` were looked at); 0 when every mail is young.
+fn line_below_young(found: &[u32], probed: usize, young: &HashSet<u32>) -> u32 {
+    let unprobed = found.len() - probed;
+    let mut k = found.len();
+    while k > unprobed && young.contains(&found[k - 1]) {
+        k -= 1;
+    }
+    if k == 0 { 0 } else { found[k - 1] }
+}
+
 /// The next mail to handle: live mail (`live`, found by this search, lowest
 /// UID first) ahead of what was waiting at start (lowest UID first); at most
 /// `limit`.
@@ -1335,6 +1384,19 @@ mod tests {
             live_first(vec![], std::iter::empty(), 10),
             Vec::<u32>::new()
         );
+    }
+
+    #[test]
+    fn mail_delivered_just_before_the_start_is_live() {
+        let found = [3, 5, 8, 9, 12];
+        let young = |u: &[u32]| u.iter().copied().collect::<HashSet<u32>>();
+        assert_eq!(line_below_young(&found, 5, &young(&[])), 12, "all old");
+        assert_eq!(line_below_young(&found, 5, &young(&[9, 12])), 8);
+        assert_eq!(line_below_young(&found, 5, &young(&found)), 0, "all young");
+        // Only the run at the top counts (dates out of UID order: copies, moves).
+        assert_eq!(line_below_young(&found, 5, &young(&[5, 12])), 9);
+        // Young beyond what was probed is not assumed.
+        assert_eq!(line_below_young(&found, 2, &young(&found)), 8);
     }
 
     #[test]

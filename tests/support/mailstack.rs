@@ -188,6 +188,7 @@ impl MailStack {
             quarantine_folder: "Quarantine".into(),
             ca_file: None,
             outage_alert_secs: 900,
+            live_margin_secs: 300,
         }
     }
 
