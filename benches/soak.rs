@@ -549,7 +549,11 @@ fn report(name: &str, v: &mut [Duration], sent: usize) {
         never(pct(v, sent, 50.0)),
         never(pct(v, sent, 90.0)),
         never(pct(v, sent, 99.0)),
-        if v.len() < sent { "never".to_string() } else { ms(v[v.len() - 1]) },
+        if v.len() < sent {
+            "never".to_string()
+        } else {
+            ms(v[v.len() - 1])
+        },
     );
 }
 
