@@ -83,6 +83,18 @@ async fn fetch_then_mark_handled_hides_the_message() {
     src.logout().await;
 }
 
+/// Send `n` mails "{tag} #i" to support@, one after the other, each waited
+/// for in the INBOX: UID order is sending order.
+async fn deliver_in_order(stack: &MailStack, tag: &str, n: usize) {
+    for i in 0..n {
+        let subject = format!("{tag} #{i}");
+        stack.send_mail(EMPLOYEE, SUPPORT, &subject, "x").await;
+        stack
+            .wait_for_message(SUPPORT, "INBOX", &subject, Duration::from_secs(10))
+            .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn several_messages_come_in_uid_order_and_respect_the_limit() {
     let Some(stack) = MailStack::start("several_messages_come_in_uid_order") else {
@@ -90,20 +102,7 @@ async fn several_messages_come_in_uid_order_and_respect_the_limit() {
     };
     let mut src = ImapSource::new(stack.imap_config(SUPPORT));
     let tag = unique("batch");
-    for i in 0..7 {
-        stack
-            .send_mail(EMPLOYEE, SUPPORT, &format!("{tag} #{i}"), "x")
-            .await;
-        // Sequential delivery keeps UID order equal to sending order.
-        stack
-            .wait_for_message(
-                SUPPORT,
-                "INBOX",
-                &format!("{tag} #{i}"),
-                Duration::from_secs(10),
-            )
-            .await;
-    }
+    deliver_in_order(&stack, &tag, 7).await;
     let first = src.fetch_unhandled(3).await.unwrap();
     assert_eq!(first.len(), 3);
     let all = src.fetch_unhandled(100).await.unwrap();
@@ -124,19 +123,7 @@ async fn new_mail_goes_ahead_of_the_backlog_found_at_start() {
         return;
     };
     let tag = unique("waiting");
-    for i in 0..6 {
-        stack
-            .send_mail(EMPLOYEE, SUPPORT, &format!("{tag} #{i}"), "x")
-            .await;
-        stack
-            .wait_for_message(
-                SUPPORT,
-                "INBOX",
-                &format!("{tag} #{i}"),
-                Duration::from_secs(10),
-            )
-            .await;
-    }
+    deliver_in_order(&stack, &tag, 6).await;
     // Mail delivered before the start counts as waiting (no margin): see
     // `mail_delivered_minutes_before_the_start_is_not_a_backlog` for the margin.
     let mut cfg = stack.imap_config(SUPPORT);
@@ -209,19 +196,7 @@ async fn mail_delivered_minutes_before_the_start_is_not_a_backlog() {
         return;
     };
     let tag = unique("during the restart");
-    for i in 0..2 {
-        stack
-            .send_mail(EMPLOYEE, SUPPORT, &format!("{tag} #{i}"), "x")
-            .await;
-        stack
-            .wait_for_message(
-                SUPPORT,
-                "INBOX",
-                &format!("{tag} #{i}"),
-                Duration::from_secs(10),
-            )
-            .await;
-    }
+    deliver_in_order(&stack, &tag, 2).await;
     // The default margin (300 s): seconds-old mail is live, its replies first.
     let mut src = ImapSource::new(stack.imap_config(SUPPORT));
     let got = src.fetch_unhandled(10).await.unwrap();

@@ -235,18 +235,7 @@ impl ImapSource {
                 c.draining = uids.len() == limit;
                 let mut out = Vec::with_capacity(uids.len());
                 for batch in uids.chunks(FETCH_BATCH) {
-                    let set = batch
-                        .iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    let session = &mut c.session;
-                    let fetches = timed(FETCH_TIMEOUT, "UID FETCH", async {
-                        let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
-                        // Drain to the end: leftovers would poison the next command.
-                        stream.try_collect::<Vec<_>>().await
-                    })
-                    .await?;
+                    let fetches = uid_fetch(c, batch, "(UID BODY.PEEK[])", FETCH_TIMEOUT).await?;
                     let mut got: Vec<(u32, Vec<u8>)> = Vec::new();
                     for f in &fetches {
                         // Servers may answer with UIDs we did not ask for (the
@@ -308,11 +297,7 @@ impl ImapSource {
             }
             uids.push(uid);
         }
-        let set = uids
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let set = uid_set(&uids);
         let processed = self
             .cfg
             .processed_folder
@@ -990,6 +975,31 @@ fn classify(what: &str, e: ImapError) -> OpError {
     }
 }
 
+/// `1,5,9`: a UID set for a command.
+fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `UID FETCH` of `items` for `uids`, the response drained to the end
+/// (leftovers would poison the next command).
+async fn uid_fetch(
+    c: &mut Conn,
+    uids: &[u32],
+    items: &str,
+    limit: Duration,
+) -> Result<Vec<async_imap::types::Fetch>, OpError> {
+    let set = uid_set(uids);
+    let session = &mut c.session;
+    timed(limit, "UID FETCH", async {
+        let stream = session.uid_fetch(&set, items).await?;
+        stream.try_collect::<Vec<_>>().await
+    })
+    .await
+}
+
 async fn store(c: &mut Conn, set: &str, change: &str) -> Result<(), OpError> {
     let session = &mut c.session;
     timed(COMMAND_TIMEOUT, "UID STORE", async {
@@ -1066,17 +1076,7 @@ async fn backlog_line(c: &mut Conn, found: &[u32], since: i64) -> Result<u32, Op
         return Ok(0);
     }
     let probe = &found[found.len().saturating_sub(LIVE_PROBE)..];
-    let set = probe
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let session = &mut c.session;
-    let dates = timed(COMMAND_TIMEOUT, "UID FETCH", async {
-        let stream = session.uid_fetch(&set, "(UID INTERNALDATE)").await?;
-        stream.try_collect::<Vec<_>>().await
-    })
-    .await?;
+    let dates = uid_fetch(c, probe, "(UID INTERNALDATE)", COMMAND_TIMEOUT).await?;
     let young: HashSet<u32> = dates
         .iter()
         .filter(|f| f.internal_date().is_some_and(|d| d.timestamp() > since))
