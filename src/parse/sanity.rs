@@ -91,15 +91,29 @@ fn is_japanese_legacy(bytes: &[u8]) -> bool {
 fn unknown_charsets(raw: &[u8]) -> Vec<String> {
     let mut labels: Vec<String> = Vec::new();
     let mut push = |label: &[u8]| {
+        // Nearly every label is a known one: lower-case it on the stack and
+        // allocate only for an unknown label.
+        let mut buf = [0u8; 64];
+        let Some(lower) = buf.get_mut(..label.len()) else {
+            // Longer than any charset name; rare enough to take the slow way.
+            let label = String::from_utf8_lossy(label).to_ascii_lowercase();
+            if !known(&label) && !labels.contains(&label) {
+                labels.push(label);
+            }
+            return;
+        };
+        lower.copy_from_slice(label);
+        lower.make_ascii_lowercase();
         // Label bytes are ASCII (checked by the callers), so this never fails.
-        let label = String::from_utf8_lossy(label).to_ascii_lowercase();
-        if !label.is_empty() && !known(&label) && !labels.contains(&label) {
-            labels.push(label);
+        let Ok(lower) = std::str::from_utf8(lower) else {
+            return;
+        };
+        if !lower.is_empty() && !known(lower) && !labels.iter().any(|l| l == lower) {
+            labels.push(lower.to_string());
         }
     };
-    let equals: Vec<usize> = memchr::memchr_iter(b'=', raw).collect();
     // `charset=label` or `charset="label"`.
-    for &i in &equals {
+    for i in memchr::memchr_iter(b'=', raw) {
         let is_param = i >= 7 && raw[i - 7..i].eq_ignore_ascii_case(b"charset");
         if !is_param {
             continue;
@@ -111,10 +125,7 @@ fn unknown_charsets(raw: &[u8]) -> Vec<String> {
         push(&rest[..len]);
     }
     // `=?label?` (an encoded word); the label ends at the next `?`, anywhere.
-    for &i in &equals {
-        if raw.get(i + 1) != Some(&b'?') {
-            continue;
-        }
+    for i in memchr::memmem::find_iter(raw, b"=?") {
         let rest = &raw[i + 2..];
         if let Some(q) = memchr::memchr(b'?', rest) {
             let label = rest[..q].split(|&b| b == b'*').next().unwrap_or_default();
