@@ -6,6 +6,8 @@
 
 use super::Inbound;
 use crate::reply::templates::one_line;
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
 
 /// Check `raw` and the decoded `inbound`; clean the decoded header values.
 pub fn check(raw: &[u8], inbound: &mut Inbound) {
@@ -69,10 +71,17 @@ fn has_line_break(s: &str) -> bool {
     s.contains(['\r', '\n'])
 }
 
+/// Searchers built once: `memmem::find` builds one per call, which cost
+/// more than searching a small mail.
+static CRLF_CRLF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n\r\n"));
+static LF_LF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\n"));
+static WORD_START: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"=?"));
+
 /// The bytes up to the first empty line.
 fn header_block(raw: &[u8]) -> &[u8] {
-    let end = memchr::memmem::find(raw, b"\r\n\r\n")
-        .or_else(|| memchr::memmem::find(raw, b"\n\n"))
+    let end = CRLF_CRLF
+        .find(raw)
+        .or_else(|| LF_LF.find(raw))
         .unwrap_or(raw.len());
     &raw[..end]
 }
@@ -125,7 +134,7 @@ fn unknown_charsets(raw: &[u8]) -> Vec<String> {
         push(&rest[..len]);
     }
     // `=?label?` (an encoded word); the label ends at the next `?`, anywhere.
-    for i in memchr::memmem::find_iter(raw, b"=?") {
+    for i in WORD_START.find_iter(raw) {
         let rest = &raw[i + 2..];
         if let Some(q) = memchr::memchr(b'?', rest) {
             let label = rest[..q].split(|&b| b == b'*').next().unwrap_or_default();
