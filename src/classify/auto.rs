@@ -72,7 +72,13 @@ fn header_signals(inbound: &Inbound) -> Vec<String> {
 }
 
 fn sender_signal(from: &str, rules: &AutoRules) -> Option<String> {
-    let local = from.split('@').next()?.trim().to_ascii_lowercase();
+    let local = from.split('@').next()?.trim();
+    // `from_addr` is lower case already when it comes from `parse`.
+    let local: std::borrow::Cow<'_, str> = if local.bytes().any(|b| b.is_ascii_uppercase()) {
+        local.to_ascii_lowercase().into()
+    } else {
+        local.into()
+    };
     if local.is_empty() {
         return None;
     }

@@ -112,13 +112,14 @@ pub fn classify(inbound: &Inbound, rules: &Rules) -> Verdict {
 struct Scored<'r> {
     rules: &'r Rules,
     scores: Vec<f32>,
-    /// (category index, "subject" / "body", term id); formatted only for the answer.
-    evidence: Vec<(usize, &'static str, u32)>,
+    /// (category index, place (0 subject, 1 body), term id); made into
+    /// strings only for the answer.
+    evidence: Vec<(usize, usize, u32)>,
 }
 
 impl Scored<'_> {
-    fn label(&self, place: &str, term: u32) -> String {
-        format!("{place}:{}", self.rules.terms[term as usize].label)
+    fn label(&self, place: usize, term: u32) -> String {
+        self.rules.terms[term as usize].evidence[place].clone()
     }
 
     /// "subject:term" / "body:term" for one category, or for all with `None`.
@@ -126,7 +127,7 @@ impl Scored<'_> {
         self.evidence
             .iter()
             .filter(|(c, _, _)| cat.is_none_or(|cat| *c == cat))
-            .map(|(_, place, term)| self.label(place, *term))
+            .map(|&(_, place, term)| self.label(place, term))
             .collect()
     }
 
@@ -147,10 +148,7 @@ fn score<'r>(
     // in the body. A `once` group counts only its first (best-placed) term.
     let mut seen_terms: Vec<u32> = Vec::new();
     let mut seen_groups: Vec<u32> = Vec::new();
-    for (hits, place, factor) in [
-        (subject_hits, "subject", subject_weight),
-        (body_hits, "body", 1.0),
-    ] {
+    for (hits, place, factor) in [(subject_hits, 0, subject_weight), (body_hits, 1, 1.0)] {
         for h in hits.iter().filter(|h| !h.negated) {
             if seen_terms.contains(&h.term) {
                 continue;

@@ -188,8 +188,10 @@ pub(crate) struct Term {
     /// The `[[terms]]` group it came from, when that group counts only once.
     pub once_group: Option<u32>,
     pub weight: f32,
-    /// The term as written in the file, for `Verdict::matched`.
-    pub label: String,
+    /// `subject:{term}` and `body:{term}` (the term as written in the file),
+    /// for `Verdict::matched`; made once here so a verdict copies its
+    /// evidence instead of formatting it.
+    pub evidence: [String; 2],
     pub kind: TermKind,
 }
 
@@ -639,7 +641,7 @@ impl Rules {
             cat,
             once_group,
             weight,
-            label: written.to_string(),
+            evidence: [format!("subject:{written}"), format!("body:{written}")],
             kind,
         });
         Ok(())

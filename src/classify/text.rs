@@ -114,7 +114,15 @@ pub fn strip_subject_prefixes(subject: &str) -> &str {
         "re:", "fw:", "fwd:", "aw:", "wg:", "sv:", "vs:", "tr:", "返信:", "転送:", "re：", "fw：",
     ];
     let mut s = subject.trim_start();
-    while let Some(p) = PREFIXES.iter().find(|p| lower::starts_with(s, p)) {
+    // Each prefix starts with one of these (lower case): most subjects are
+    // ruled out by their first character before twelve comparisons.
+    let may_start = |s: &str| {
+        lower::first_lower(s)
+            .is_some_and(|c| matches!(c, 'r' | 'f' | 'a' | 'w' | 's' | 'v' | 't' | '返' | '転'))
+    };
+    while may_start(s)
+        && let Some(p) = PREFIXES.iter().find(|p| lower::starts_with(s, p))
+    {
         // Advance by the prefix's length in chars (lower-casing keeps the count for these).
         let n = p.chars().count();
         let cut = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
@@ -139,14 +147,15 @@ pub fn is_reply(subject: &str) -> bool {
 /// "From:/Sent:" blocks, their Japanese forms). Running it on an already
 /// stripped text changes nothing, so it is always applied.
 pub fn own_text(body: &str) -> String {
-    let lines: Vec<&str> = body.lines().collect();
     let mut out = String::with_capacity(body.len());
-    for (i, line) in lines.iter().enumerate() {
+    let mut lines = body.lines();
+    while let Some(line) = lines.next() {
         let t = line.trim();
         if t.starts_with('>') || t.starts_with('＞') {
             continue;
         }
-        if is_quote_header(t, &lines[i + 1..]) {
+        // The lines after this one, read only for an Outlook header block.
+        if is_quote_header(t, lines.clone()) {
             break;
         }
         out.push_str(line);
@@ -155,7 +164,7 @@ pub fn own_text(body: &str) -> String {
     out
 }
 
-fn is_quote_header(t: &str, rest: &[&str]) -> bool {
+fn is_quote_header<'a>(t: &str, rest: impl Iterator<Item = &'a str>) -> bool {
     // Cheap gate first: every marker starts with one of these or ends with a colon.
     let first = t.chars().next().unwrap_or(' ');
     if !matches!(
@@ -194,7 +203,7 @@ fn is_quote_header(t: &str, rest: &[&str]) -> bool {
     // Outlook's header block: "From: …" followed closely by "Sent:"/"Date:"/"To:".
     let header_start = ["from:", "差出人:", "差出人：", "送信者:", "送信元:"];
     if header_start.iter().any(|h| lower.starts_with(h)) {
-        return rest.iter().take(4).any(|l| {
+        return rest.take(4).any(|l| {
             let l = l.trim().to_lowercase();
             [
                 "sent:",

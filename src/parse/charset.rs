@@ -73,6 +73,14 @@ pub fn rewrite_aliases(raw: &[u8]) -> (Cow<'_, [u8]>, Vec<String>) {
 
 /// An alias starting at `i`, if it sits in a charset position and ends there.
 fn alias_at(raw: &[u8], i: usize) -> Option<(&'static str, &'static str)> {
+    // Every alias starts with one of these letters: most `=` (base64
+    // padding, quoted-printable) are ruled out by the byte after them.
+    if !matches!(
+        raw.get(i)?.to_ascii_lowercase(),
+        b'x' | b'i' | b's' | b'e' | b'w' | b'c'
+    ) {
+        return None;
+    }
     let prev = *raw.get(i.checked_sub(1)?)?;
     let in_position = match prev {
         b'?' => i >= 2 && raw.get(i - 2) == Some(&b'='),

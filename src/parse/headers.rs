@@ -38,13 +38,19 @@ pub fn decode_value(raw: &[u8]) -> String {
     let trimmed = unfolded.trim();
     // Most values hold no encoded word and no raw JIS escape: they are done.
     if has_encoded_word(trimmed) || memchr::memchr(0x1b, trimmed.as_bytes()).is_some() {
-        return charset::decode_encoded_words(trimmed).trim().to_string();
+        return trim_in_place(charset::decode_encoded_words(trimmed));
     }
-    if trimmed.len() == unfolded.len() {
-        unfolded
-    } else {
-        trimmed.to_string()
-    }
+    trim_in_place(unfolded)
+}
+
+/// `s.trim().to_string()` without a second allocation: nearly every raw
+/// value starts with the space after the colon.
+fn trim_in_place(mut s: String) -> String {
+    let end = s.trim_end().len();
+    s.truncate(end);
+    let start = s.len() - s.trim_start().len();
+    s.drain(..start);
+    s
 }
 
 /// Whether `s` holds `=?`, the start of an RFC 2047 encoded word.

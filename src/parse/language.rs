@@ -21,23 +21,33 @@ impl Evidence {
     fn of(text: &str) -> Evidence {
         let mut ev = Evidence::default();
         for word in text.split_whitespace() {
-            // Addresses and links are the same in both languages: no evidence.
-            let skip_latin = word.contains('@')
-                || lower::contains_ascii(word, "http")
-                || lower::contains_ascii(word, "www.");
+            // Letter runs are counted first; whether the word is an address
+            // or a link (no evidence) is asked only when it has any.
+            let mut runs = 0;
             let mut in_latin = false;
             for c in word.chars() {
-                let latin = c.is_ascii_alphabetic() && !skip_latin;
+                let latin = c.is_ascii_alphabetic();
                 if latin && !in_latin {
-                    ev.latin += 1;
+                    runs += 1;
                 }
                 in_latin = latin;
+                if c.is_ascii() {
+                    continue;
+                }
                 if is_kana(c) {
                     ev.kana += 1;
                     ev.japanese += 1;
                 } else if is_kanji(c) {
                     ev.japanese += 1;
                 }
+            }
+            // Addresses and links are the same in both languages: no evidence.
+            if runs > 0
+                && memchr::memchr(b'@', word.as_bytes()).is_none()
+                && !lower::contains_ascii(word, "http")
+                && !lower::contains_ascii(word, "www.")
+            {
+                ev.latin += runs;
             }
         }
         ev

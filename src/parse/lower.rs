@@ -6,6 +6,20 @@
 //! comparison, for needles that hold no Greek sigma (the only character
 //! `str::to_lowercase` maps by context).
 
+/// The first character of `s.to_lowercase()`: a cheap first test before
+/// [`eq`] or [`starts_with`]. Kana, kanji and CJK punctuation (U+3000 to
+/// U+9FFF, checked in the tests) have no case, so they skip the case tables.
+pub fn first_lower(s: &str) -> Option<char> {
+    let c = s.chars().next()?;
+    if c.is_ascii() {
+        Some(c.to_ascii_lowercase())
+    } else if ('\u{3000}'..='\u{9FFF}').contains(&c) {
+        Some(c)
+    } else {
+        c.to_lowercase().next()
+    }
+}
+
 /// `s.to_lowercase() == lower`.
 pub fn eq(s: &str, lower: &str) -> bool {
     s.chars().flat_map(char::to_lowercase).eq(lower.chars())
@@ -18,12 +32,17 @@ pub fn starts_with(s: &str, lower: &str) -> bool {
 }
 
 /// ASCII-only `contains`, ignoring ASCII case: `http` in `HTTPS://…`.
+/// Only positions holding the needle's first letter (either case) are
+/// compared: most words hold none.
 pub fn contains_ascii(s: &str, needle: &str) -> bool {
-    let needle = needle.as_bytes();
-    s.len() >= needle.len()
-        && s.as_bytes()
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+    let (hay, needle) = (s.as_bytes(), needle.as_bytes());
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), hay).any(|i| {
+        hay.get(i..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
 }
 
 #[cfg(test)]
@@ -55,6 +74,11 @@ mod tests {
                 assert_eq!(eq(s, n), l == n, "{s:?} {n:?}");
                 assert_eq!(starts_with(s, n), l.starts_with(n), "{s:?} {n:?}");
             }
+        }
+        let cased = ('\u{3000}'..='\u{9FFF}').find(|c| c.to_lowercase().ne([*c]));
+        assert_eq!(cased, None, "first_lower's caseless range");
+        for s in samples {
+            assert_eq!(first_lower(s), s.to_lowercase().chars().next(), "{s:?}");
         }
         assert!(contains_ascii("see HTTPS://x", "http"));
         assert!(!contains_ascii("ht", "http"));

@@ -21,9 +21,29 @@ pub use normalize::normalize;
 pub use quote::{Split, split as split_quotes, strip_signature};
 
 use crate::verdict::Language;
-use mail_parser::{Encoding, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Encoding, HeaderName, Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use std::borrow::Cow;
+use std::sync::LazyLock;
+
+/// mail-parser set up to parse only the headers whose parsed values are read
+/// (by mail-parser itself for the MIME structure, or by [`fill_headers`]);
+/// every other header is skipped. Our own header list is decoded from the
+/// raw bytes (see `headers`), so mail-parser decoding Subject, Received,
+/// References, List-* … as well would be done twice. Skipped headers keep
+/// their name and byte offsets, which is all `headers::collect` uses.
+static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    MessageParser::new()
+        .header_content_type(HeaderName::ContentType)
+        .header_content_type(HeaderName::ContentDisposition)
+        .header_text(HeaderName::ContentTransferEncoding)
+        .header_address(HeaderName::From)
+        .header_address(HeaderName::To)
+        .header_address(HeaderName::Cc)
+        .header_date(HeaderName::Date)
+        .header_id(HeaderName::MessageId)
+        .default_header_ignore()
+});
 
 /// One inbound mail, as the rest of the pipeline sees it.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -120,7 +140,7 @@ fn parse_mail(raw: &[u8]) -> Inbound {
     let (bytes, alias_problems) = charset::rewrite_aliases(&capped);
     inbound.problems.extend(alias_problems);
 
-    let msg = MessageParser::default().parse(bytes.as_ref());
+    let msg = PARSER.parse(bytes.as_ref());
     let Some(msg) = msg.filter(|m| !m.parts.is_empty()) else {
         inbound
             .problems

@@ -22,8 +22,8 @@ const MAX_FALLBACK_DEPTH: usize = 3;
 
 /// Split `text` into new text (signature trimmed) and quoted text.
 pub fn split(text: &str) -> Split {
-    let text = if text.contains('\r') {
-        Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+    let text = if memchr::memchr(b'\r', text.as_bytes()).is_some() {
+        Cow::Owned(unify_line_ends(text))
     } else {
         Cow::Borrowed(text)
     };
@@ -33,6 +33,23 @@ pub fn split(text: &str) -> Split {
         new_text: strip_signature_lines(new_lines),
         quoted_text: trim_blank_lines(&quoted_lines),
     }
+}
+
+/// CRLF and lone CR to LF in one pass (`replace("\r\n", "\n")` then
+/// `replace('\r', "\n")` copied the text twice).
+fn unify_line_ends(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut start = 0;
+    for cr in memchr::memchr_iter(b'\r', text.as_bytes()) {
+        // CR is ASCII: both cuts are character boundaries.
+        out.push_str(text.get(start..cr).unwrap_or_default());
+        if text.as_bytes().get(cr + 1) != Some(&b'\n') {
+            out.push('\n');
+        }
+        start = cr + 1;
+    }
+    out.push_str(text.get(start..).unwrap_or_default());
+    out
 }
 
 /// Returns (new lines, quoted lines).
@@ -142,6 +159,12 @@ fn is_separator(line: &str) -> bool {
         .trim_matches(|c: char| matches!(c, '-' | '=' | '_' | '－' | '―' | ' ' | '　'))
         .trim_end_matches([':', '：'])
         .trim();
+    // The lower-cased first character must start a separator: this rules
+    // out nearly every line before ten case-folding comparisons.
+    let first = lower::first_lower(core);
+    if !first.is_some_and(|f| matches!(f, 'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以')) {
+        return false;
+    }
     SEPARATORS.iter().any(|s| lower::eq(core, s))
 }
 
@@ -198,7 +221,7 @@ fn is_attribution(line: &str) -> bool {
 /// The key of a mail-header-looking line ("From:", "**差出人:**"), lower case.
 fn header_key(line: &str) -> Option<&'static str> {
     let line = line.trim_start_matches(['*', ' ', '　']);
-    let pos = line.find([':', '：'])?;
+    let pos = colon(line)?;
     let key = line.get(..pos)?.trim().trim_matches('*').trim();
     const KEYS: [&str; 17] = [
         "from",
@@ -220,6 +243,14 @@ fn header_key(line: &str) -> Option<&'static str> {
         "bcc",
     ];
     KEYS.into_iter().find(|k| lower::eq(key, k))
+}
+
+/// Byte offset of the first `:` or `：` (U+FF1A, EF BC 9A in UTF-8): a byte
+/// search instead of decoding every character of every line.
+fn colon(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    memchr::memchr2_iter(b':', 0xEF, b)
+        .find(|&i| b[i] == b':' || b.get(i..i + 3) == Some(&[0xEF, 0xBC, 0x9A]))
 }
 
 fn is_from_key(key: &str) -> bool {
@@ -329,12 +360,13 @@ fn trim_blank_lines(lines: &[&str]) -> String {
 }
 
 fn is_mobile_footer(line: &str) -> bool {
-    let lower = line.to_lowercase();
-    lower.starts_with("sent from my ")
-        || lower.starts_with("sent from outlook")
-        || lower.starts_with("sent from mail for")
-        || lower.starts_with("get outlook for")
-        || (lower.ends_with("から送信") && lower.chars().count() <= 30)
+    // Compared without a lower-cased copy of the (often long) line. Only
+    // `から送信` itself lower-cases to `から送信`, so the end is tested as is.
+    lower::starts_with(line, "sent from my ")
+        || lower::starts_with(line, "sent from outlook")
+        || lower::starts_with(line, "sent from mail for")
+        || lower::starts_with(line, "get outlook for")
+        || (line.ends_with("から送信") && line.to_lowercase().chars().count() <= 30)
 }
 
 fn is_rule(line: &str) -> bool {
@@ -342,7 +374,8 @@ fn is_rule(line: &str) -> bool {
         '━', '─', '═', '=', '＝', '*', '＊', '-', '－', '―', '_', '~', '～', '■', '□', '◆', '◇',
         '+', '#', '・', '┃', '│',
     ];
-    line.chars().count() >= 4 && line.chars().all(|c| RULE.contains(&c))
+    // The character test first: it stops at a text line's first letter.
+    line.chars().all(|c| RULE.contains(&c)) && line.chars().count() >= 4
 }
 
 fn has_signature_cue(line: &str) -> bool {
@@ -371,6 +404,23 @@ fn has_signature_cue(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_ends_unify_as_two_replaces_did() {
+        for t in [
+            "a\r\nb",
+            "a\rb",
+            "\r\r\n\n\r",
+            "x\r",
+            "\r\nx\r\n\r\n",
+            "仕様\r\n",
+        ] {
+            assert_eq!(
+                unify_line_ends(t),
+                t.replace("\r\n", "\n").replace('\r', "\n")
+            );
+        }
+    }
 
     #[test]
     fn gt_quotes_and_on_wrote() {

@@ -6,6 +6,8 @@
 
 use super::Inbound;
 use crate::reply::templates::one_line;
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
 
 /// Check `raw` and the decoded `inbound`; clean the decoded header values.
 pub fn check(raw: &[u8], inbound: &mut Inbound) {
@@ -69,10 +71,17 @@ fn has_line_break(s: &str) -> bool {
     s.contains(['\r', '\n'])
 }
 
+/// Searchers built once: `memmem::find` builds one per call, which cost
+/// more than searching a small mail.
+static CRLF_CRLF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n\r\n"));
+static LF_LF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\n"));
+static WORD_START: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"=?"));
+
 /// The bytes up to the first empty line.
 fn header_block(raw: &[u8]) -> &[u8] {
-    let end = memchr::memmem::find(raw, b"\r\n\r\n")
-        .or_else(|| memchr::memmem::find(raw, b"\n\n"))
+    let end = CRLF_CRLF
+        .find(raw)
+        .or_else(|| LF_LF.find(raw))
         .unwrap_or(raw.len());
     &raw[..end]
 }
@@ -91,15 +100,29 @@ fn is_japanese_legacy(bytes: &[u8]) -> bool {
 fn unknown_charsets(raw: &[u8]) -> Vec<String> {
     let mut labels: Vec<String> = Vec::new();
     let mut push = |label: &[u8]| {
+        // Nearly every label is a known one: lower-case it on the stack and
+        // allocate only for an unknown label.
+        let mut buf = [0u8; 64];
+        let Some(lower) = buf.get_mut(..label.len()) else {
+            // Longer than any charset name; rare enough to take the slow way.
+            let label = String::from_utf8_lossy(label).to_ascii_lowercase();
+            if !known(&label) && !labels.contains(&label) {
+                labels.push(label);
+            }
+            return;
+        };
+        lower.copy_from_slice(label);
+        lower.make_ascii_lowercase();
         // Label bytes are ASCII (checked by the callers), so this never fails.
-        let label = String::from_utf8_lossy(label).to_ascii_lowercase();
-        if !label.is_empty() && !known(&label) && !labels.contains(&label) {
-            labels.push(label);
+        let Ok(lower) = std::str::from_utf8(lower) else {
+            return;
+        };
+        if !lower.is_empty() && !known(lower) && !labels.iter().any(|l| l == lower) {
+            labels.push(lower.to_string());
         }
     };
-    let equals: Vec<usize> = memchr::memchr_iter(b'=', raw).collect();
     // `charset=label` or `charset="label"`.
-    for &i in &equals {
+    for i in memchr::memchr_iter(b'=', raw) {
         let is_param = i >= 7 && raw[i - 7..i].eq_ignore_ascii_case(b"charset");
         if !is_param {
             continue;
@@ -111,10 +134,7 @@ fn unknown_charsets(raw: &[u8]) -> Vec<String> {
         push(&rest[..len]);
     }
     // `=?label?` (an encoded word); the label ends at the next `?`, anywhere.
-    for &i in &equals {
-        if raw.get(i + 1) != Some(&b'?') {
-            continue;
-        }
+    for i in WORD_START.find_iter(raw) {
         let rest = &raw[i + 2..];
         if let Some(q) = memchr::memchr(b'?', rest) {
             let label = rest[..q].split(|&b| b == b'*').next().unwrap_or_default();
