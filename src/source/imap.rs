@@ -174,9 +174,8 @@ impl ImapSource {
             format!("UNDELETED UNKEYWORD {HANDLED_KEYWORD} UNKEYWORD {QUARANTINE_KEYWORD}")
         };
         let mut waiting = self.waiting.take();
-        let since = self
-            .started
-            .saturating_sub(self.cfg.live_margin_secs.min(i64::MAX as u64) as i64);
+        let margin = i64::try_from(self.cfg.live_margin_secs).unwrap_or(i64::MAX);
+        let since = self.started.saturating_sub(margin);
         let fetched = self
             .with_conn("fetching mail", async |c: &mut Conn| {
                 // Announcements before this search are covered by it.
@@ -188,13 +187,17 @@ impl ImapSource {
                     // last batch would be seen one batch late.
                     timed(COMMAND_TIMEOUT, "NOOP", c.session.noop()).await?;
                 }
-                let known = waiting
+                if waiting
                     .as_ref()
-                    .is_some_and(|w| w.uid_validity == c.uid_validity);
-                let range = match &waiting {
-                    Some(w) if known => format!("UID {}:* ", w.top.saturating_add(1)),
-                    _ => String::new(),
-                };
+                    .is_some_and(|w| w.uid_validity != c.uid_validity)
+                {
+                    // The folder was renumbered: what we knew is void.
+                    waiting = None;
+                }
+                let range = waiting
+                    .as_ref()
+                    .map(|w| format!("UID {}:* ", w.top.saturating_add(1)))
+                    .unwrap_or_default();
                 let found = timed(
                     COMMAND_TIMEOUT,
                     "UID SEARCH",
@@ -207,12 +210,12 @@ impl ImapSource {
                     .collect();
                 found.sort_unstable();
                 let w = match waiting.as_mut() {
-                    Some(w) if known => {
+                    Some(w) => {
                         // `n:*` also matches the highest UID when it is below n.
                         found.retain(|&uid| uid > w.top);
                         w
                     }
-                    _ => {
+                    None => {
                         // The first search (per UIDVALIDITY) draws the line between
                         // mail that was waiting when mfa-desk started and mail since.
                         let top = backlog_line(c, &found, since).await?;
