@@ -8,6 +8,7 @@
 use crate::classify::Rules;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -67,7 +68,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub support: Support,
     pub mfa: Mfa,
-    pub rules: Rules,
+    /// Shared with the threads that prepare mail (see `worker::Prepared`).
+    pub rules: Arc<Rules>,
     pub rules_path: PathBuf,
     pub replies_dir: PathBuf,
     pub feedback: Feedback,
@@ -642,7 +644,7 @@ impl Config {
             smtp,
             support: raw.support,
             mfa: raw.mfa,
-            rules,
+            rules: Arc::new(rules),
             rules_path,
             replies_dir: resolve(&raw.replies),
             feedback: raw.feedback,

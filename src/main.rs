@@ -536,7 +536,7 @@ fn classify_files(
         Some(p) => {
             let text = std::fs::read_to_string(&p)
                 .with_context(|| format!("cannot read rules file {}", p.display()))?;
-            Rules::from_toml(&text, &p.display().to_string())?
+            std::sync::Arc::new(Rules::from_toml(&text, &p.display().to_string())?)
         }
         None => Config::load(config)?.rules,
     };

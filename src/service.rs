@@ -11,7 +11,7 @@ use crate::send::{Mailer, outbox};
 use crate::source::imap::ImapSource;
 use crate::source::{Fetched, SourceError};
 use crate::store::Store;
-use crate::worker::{Desk, DeskError, Outcome};
+use crate::worker::{Desk, DeskError, Outcome, Prepared};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -265,48 +265,74 @@ struct Worked {
     store_failed: bool,
 }
 
+/// How many prepared mails may wait for the store: enough to keep the
+/// preparing thread busy, few enough that a stop wastes little work.
+const PREPARE_AHEAD: usize = 8;
+
 /// Handle a batch as one group commit, each mail a savepoint of its own.
 /// Nothing here touches the server: the caller flags `handled` only after
 /// this returned, i.e. after the commit.
+///
+/// Parsing, classifying and the secret scan need no store, so a second
+/// thread prepares the next mails while this one records the last: on a
+/// backlog the two halves run side by side instead of one after the other.
 fn work_through(desk: &mut Desk, batch: Vec<Fetched>, stop: &watch::Receiver<bool>) -> Worked {
     let mut worked = Worked::default();
-    let mut batch = batch.into_iter();
     if let Err(e) = desk.store.begin_group() {
         tracing::error!(error = %e, "cannot open the store; the mail stays in the mailbox and will be retried");
         worked.store_failed = true;
-    } else {
-        for fetched in batch.by_ref() {
-            match desk.process(&fetched, now()) {
+        worked.untouched = batch.into_iter().map(|f| f.source_ref).collect();
+        return worked;
+    }
+    let rules = Arc::clone(&desk.config.rules);
+    // How many mails of the batch were dealt with (handled, quarantined, or the one the store refused).
+    let mut done = 0;
+    std::thread::scope(|scope| {
+        let (ready, prepared) = std::sync::mpsc::sync_channel::<Prepared<'_>>(PREPARE_AHEAD);
+        let mails = &batch;
+        scope.spawn(move || {
+            for fetched in mails {
+                // The worker stopped taking mail (a stop, a store error): so do we.
+                if ready.send(Prepared::new(fetched, &rules)).is_err() {
+                    break;
+                }
+            }
+        });
+        for p in prepared {
+            let source_ref = batch[done].source_ref.clone();
+            done += 1;
+            match desk.commit(p, now()) {
                 Ok(p) => {
                     worked.queued |= p.outcome != Outcome::Duplicate;
-                    worked.handled.push(fetched.source_ref);
+                    worked.handled.push(source_ref);
                 }
                 Err(DeskError::Store(e)) => {
                     // The store refused (disk full, locked): leave the mail on the
                     // server untouched, nothing is lost; try again later.
                     tracing::error!(error = %e, "cannot record a mail; it stays in the mailbox and will be retried");
                     worked.store_failed = true;
-                    worked.untouched.push(fetched.source_ref);
+                    worked.untouched.push(source_ref);
                     break;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, source = %fetched.source_ref, "cannot handle a mail; quarantined for a person");
-                    worked
-                        .to_quarantine
-                        .push((fetched.source_ref, e.to_string()));
+                    tracing::error!(error = %e, source = %source_ref, "cannot handle a mail; quarantined for a person");
+                    worked.to_quarantine.push((source_ref, e.to_string()));
                 }
             }
             if *stop.borrow() {
                 break;
             }
         }
-        if let Err(e) = desk.store.commit_group() {
-            tracing::error!(error = %e, "cannot record a batch of mail; it stays in the mailbox and will be retried");
-            worked.store_failed = true;
-            worked.untouched.append(&mut worked.handled);
-        }
+        // Leaving the loop drops the receiver, which ends the preparing thread.
+    });
+    if let Err(e) = desk.store.commit_group() {
+        tracing::error!(error = %e, "cannot record a batch of mail; it stays in the mailbox and will be retried");
+        worked.store_failed = true;
+        worked.untouched.append(&mut worked.handled);
     }
-    worked.untouched.extend(batch.map(|f| f.source_ref));
+    worked
+        .untouched
+        .extend(batch.into_iter().skip(done).map(|f| f.source_ref));
     worked
 }
 

@@ -120,6 +120,9 @@ fn is_otpauth(content: &[u8]) -> bool {
 /// most [`MAX_IMAGE_BYTES`]; forwarded mails inside the mail are searched
 /// too. A mail that cannot be parsed holds no images: the list is empty.
 pub fn otp_qr_attachments(raw: &[u8]) -> Vec<String> {
+    if !may_hold_image(raw) {
+        return Vec::new();
+    }
     let Some(msg) = MessageParser::default().parse(raw) else {
         return Vec::new();
     };
@@ -127,6 +130,17 @@ pub fn otp_qr_attachments(raw: &[u8]) -> Vec<String> {
     let mut budget = MAX_IMAGES;
     walk(&msg, 0, &mut budget, &mut found);
     found
+}
+
+/// Whether the mail could have an image part at all: the part's
+/// Content-Type must name `image`, in any case. Nearly all mail has none,
+/// and finding out by parsing the whole MIME tree again costs as much as
+/// parsing the mail did. A mail that merely says "image" is parsed.
+fn may_hold_image(raw: &[u8]) -> bool {
+    memchr::memchr2_iter(b'i', b'I', raw).any(|i| {
+        raw.get(i..i + 5)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"image"))
+    })
 }
 
 fn walk(msg: &Message<'_>, depth: usize, budget: &mut usize, found: &mut Vec<String>) {
@@ -382,5 +396,19 @@ mod tests {
         assert!(otp_qr_attachments(b"\0").is_empty());
         let raw = mail_with(&[("image/png", Some("x.png"), b"not a png".to_vec())]);
         assert!(otp_qr_attachments(&raw).is_empty());
+    }
+
+    #[test]
+    fn the_image_precheck_lets_every_image_part_through() {
+        // Upper case and a folded header still name an image: scanned.
+        let raw = mail_with(&[("IMAGE/PNG", Some("a.png"), qr_png(ENROL))]);
+        assert!(may_hold_image(&raw));
+        assert_eq!(otp_qr_attachments(&raw), vec!["a.png".to_string()]);
+        let raw = mail_with(&[("\r\n Image/png", Some("b.png"), qr_png(ENROL))]);
+        assert_eq!(otp_qr_attachments(&raw), vec!["b.png".to_string()]);
+        // A text-only mail is not parsed a second time.
+        assert!(!may_hold_image(
+            b"Subject: code\r\nContent-Type: text/plain\r\n\r\nthe code never arrives\r\n"
+        ));
     }
 }

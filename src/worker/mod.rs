@@ -8,11 +8,11 @@ mod sweep;
 
 pub use sweep::SweepReport;
 
-use crate::classify::classify;
+use crate::classify::{Rules, classify};
 use crate::config::{Admin, Config};
 use crate::parse::{Inbound, parse};
 use crate::privacy::notice::Found as Secrets;
-use crate::privacy::{mask_secrets, otp_qr_attachments};
+use crate::privacy::{Masked, mask_secrets, otp_qr_attachments};
 use crate::reply::compose::{AutoSubmitted, ComposeError};
 use crate::reply::templates::{Guides, TemplateError, admin_extra, context};
 use crate::source::Fetched;
@@ -121,9 +121,21 @@ impl Desk {
     /// Handle one fetched mail. On `Ok`, its effects are committed and the
     /// source may mark it handled.
     pub fn process(&mut self, fetched: &Fetched, now: i64) -> Result<Processed, DeskError> {
-        let started = Instant::now();
-        let mut inbound = parse(&fetched.raw);
-        let key = inbound.dedup_key();
+        let prepared = Prepared::new(fetched, &self.config.rules);
+        self.commit(prepared, now)
+    }
+
+    /// The store's part of handling a mail: find its thread, tell admins
+    /// from employees, decide, render, and commit it all in one transaction.
+    pub fn commit(&mut self, prepared: Prepared<'_>, now: i64) -> Result<Processed, DeskError> {
+        let Prepared {
+            fetched,
+            mut inbound,
+            key,
+            mut verdict,
+            scan,
+            started,
+        } = prepared;
         if self.store.seen(&key)? {
             return Ok(Processed {
                 ticket: None,
@@ -132,7 +144,6 @@ impl Desk {
                 millis: started.elapsed().as_millis(),
             });
         }
-        let mut verdict = classify(&inbound, &self.config.rules);
         if self.is_own_mail(&inbound) {
             // Our own mail coming back (a forward rule, a misrouted copy): never answer it.
             verdict = Verdict::new(
@@ -155,7 +166,7 @@ impl Desk {
         let secrets = if matches!(sender, Sender::Admin(_)) {
             Secrets::default()
         } else {
-            protect(&mut inbound, &fetched.raw)
+            scan.apply(&mut inbound)
         };
         let kept;
         let fetched = if secrets.qr_images.is_empty() {
@@ -623,37 +634,88 @@ impl Desk {
     }
 }
 
-/// Mask one-time codes, passwords and recovery codes in what is kept of the
-/// mail, and find enrolment QR codes among its images.
-fn protect(inbound: &mut Inbound, raw: &[u8]) -> Secrets {
-    let mut found = Secrets::default();
-    for text in [
-        &mut inbound.subject,
-        &mut inbound.new_text,
-        &mut inbound.quoted_text,
-    ] {
-        let m = mask_secrets(text);
-        for kind in m.found {
-            if !found.masked.contains(&kind) {
-                found.masked.push(kind);
-            }
+/// The part of handling a mail that needs no store and no other mail:
+/// parse, classify, look for secrets. It is pure, so a batch is prepared on
+/// another thread while the store records the mails before it.
+pub struct Prepared<'a> {
+    fetched: &'a Fetched,
+    inbound: Inbound,
+    key: String,
+    verdict: Verdict,
+    scan: SecretScan,
+    started: Instant,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(fetched: &'a Fetched, rules: &Rules) -> Prepared<'a> {
+        let started = Instant::now();
+        let inbound = parse(&fetched.raw);
+        let key = inbound.dedup_key();
+        let verdict = classify(&inbound, rules);
+        let scan = SecretScan::new(&inbound, &fetched.raw);
+        Prepared {
+            fetched,
+            inbound,
+            key,
+            verdict,
+            scan,
+            started,
         }
-        *text = m.text;
     }
-    found.qr_images = otp_qr_attachments(raw);
-    if !found.masked.is_empty() {
-        inbound.problems.push(format!(
-            "the mail held a {}; it was masked in everything mfa-desk keeps",
-            found.masked.join(", ")
-        ));
+}
+
+/// One-time codes, passwords and recovery codes found in the mail's texts
+/// (masked copies), and enrolment QR codes among its images. Found before
+/// it is known who sent the mail; applied unless a verified admin did.
+struct SecretScan {
+    /// Subject, new text and quoted text, masked.
+    masked: [Masked; 3],
+    qr_images: Vec<String>,
+}
+
+impl SecretScan {
+    fn new(inbound: &Inbound, raw: &[u8]) -> SecretScan {
+        SecretScan {
+            masked: [
+                mask_secrets(&inbound.subject),
+                mask_secrets(&inbound.new_text),
+                mask_secrets(&inbound.quoted_text),
+            ],
+            qr_images: otp_qr_attachments(raw),
+        }
     }
-    if !found.qr_images.is_empty() {
-        inbound.problems.push(format!(
-            "the mail held an enrolment QR code ({}); the raw mail was not kept and the employee must enrol again",
-            found.qr_images.join(", ")
-        ));
+
+    /// Put the masked texts in what is kept of the mail, and say so.
+    fn apply(self, inbound: &mut Inbound) -> Secrets {
+        let mut found = Secrets::default();
+        let texts = [
+            &mut inbound.subject,
+            &mut inbound.new_text,
+            &mut inbound.quoted_text,
+        ];
+        for (text, m) in texts.into_iter().zip(self.masked) {
+            for kind in m.found {
+                if !found.masked.contains(&kind) {
+                    found.masked.push(kind);
+                }
+            }
+            *text = m.text;
+        }
+        found.qr_images = self.qr_images;
+        if !found.masked.is_empty() {
+            inbound.problems.push(format!(
+                "the mail held a {}; it was masked in everything mfa-desk keeps",
+                found.masked.join(", ")
+            ));
+        }
+        if !found.qr_images.is_empty() {
+            inbound.problems.push(format!(
+                "the mail held an enrolment QR code ({}); the raw mail was not kept and the employee must enrol again",
+                found.qr_images.join(", ")
+            ));
+        }
+        found
     }
-    found
 }
 
 /// Why no automatic mail may go to the ticket's employee now, if so:
