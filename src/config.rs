@@ -255,10 +255,19 @@ pub struct ImapConfig {
     /// outage), answered after new mail and at `[smtp] backlog_per_minute`.
     #[serde(default = "default_live_margin")]
     pub live_margin_secs: u64,
+    /// Re-issue IDLE this often. RFC 2177 lets a server drop a client idle
+    /// for 30 minutes, and a dead connection is only noticed when IDLE ends;
+    /// behind a NAT or firewall that forgets quiet connections sooner (many
+    /// do after 5 minutes), set it below that.
+    #[serde(default = "default_idle_renew")]
+    pub idle_renew_secs: u64,
 }
 
 fn default_live_margin() -> u64 {
     300
+}
+fn default_idle_renew() -> u64 {
+    9 * 60
 }
 
 fn default_imap_port() -> u16 {

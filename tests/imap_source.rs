@@ -447,6 +447,7 @@ async fn plain_text_is_refused_for_a_remote_host() {
         ca_file: None,
         outage_alert_secs: 900,
         live_margin_secs: 300,
+        idle_renew_secs: 540,
     };
     let err = ImapSource::new(cfg.clone())
         .check()

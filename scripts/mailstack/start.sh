@@ -250,6 +250,20 @@ chmod 644 "$DIR/users"
 
 INSTANCE="mailstack-$(basename "$DIR")"
 
+# Server variants for tests. MAILSTACK_IMAP_CAPABILITY replaces Dovecot's
+# post-login capability list (e.g. one without IDLE, MOVE or UIDPLUS, as
+# older or smaller servers have). MAILSTACK_OAUTH2_URL adds XOAUTH2 logins,
+# the token checked by POSTing it to that OAuth2 introspection endpoint
+# (what Microsoft 365 and Google Workspace require instead of passwords).
+IMAP_CAPABILITY=${MAILSTACK_IMAP_CAPABILITY:-}
+OAUTH2_URL=${MAILSTACK_OAUTH2_URL:-}
+AUTH_MECHS="plain login"
+PASSWD_MECHS=
+if [ -n "$OAUTH2_URL" ]; then
+  AUTH_MECHS="plain login xoauth2 oauthbearer"
+  PASSWD_MECHS="mechanisms = plain login"
+fi
+
 # ---------------------------------------------------------------------------
 # 3. TLS material: private CA + leaf (only with MAILSTACK_TLS=1)
 # ---------------------------------------------------------------------------
@@ -284,7 +298,7 @@ listen = 127.0.0.1
 
 ssl = $( [ "$TLS" = 1 ] && echo yes || echo no )
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = $AUTH_MECHS
 auth_verbose = yes
 # Tests log in with wrong passwords on purpose: without these, every failure
 # costs 2 s and the anvil auth penalty then slows EVERY later login by 2-15 s.
@@ -314,6 +328,7 @@ mailbox_idle_check_interval = 1 secs
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%Lu $DIR/users
+  $PASSWD_MECHS
 }
 userdb {
   # passwd-file (not static) so LMTP rejects unknown recipients with 550.
@@ -374,6 +389,28 @@ if [ "$TLS" = 1 ]; then
 # TLS: STARTTLS on the imap port, implicit TLS on imaps.
 ssl_cert = <$DIR/tls/cert.pem
 ssl_key = <$DIR/tls/key.pem
+EOF
+fi
+
+if [ -n "$IMAP_CAPABILITY" ]; then
+  echo "imap_capability = $IMAP_CAPABILITY" >> "$DIR/dovecot.conf"
+fi
+if [ -n "$OAUTH2_URL" ]; then
+  cat > "$DIR/dovecot-oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = $OAUTH2_URL
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+EOF
+  chmod 644 "$DIR/dovecot-oauth2.conf.ext"
+  cat >> "$DIR/dovecot.conf" <<EOF
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $DIR/dovecot-oauth2.conf.ext
+}
 EOF
 fi
 

@@ -190,6 +190,23 @@ impl SmtpMailer {
         if e.is_transient() {
             return SendError::Transient(format!("{addr} deferred: {}", error_chain(e)));
         }
+        if self.cfg.token_command.is_some()
+            && e.is_client()
+            && error_chain(e).contains("does not expect a challenge")
+        {
+            // XOAUTH2 reports a refused token as a 334 challenge holding the
+            // server's JSON error, which lettre's mechanism cannot answer. A
+            // fresh token may work: the next attempt rebuilds the transport.
+            if let Ok(mut slot) = self.transport.try_lock() {
+                *slot = None;
+            }
+            return SendError::Transient(format!(
+                "the SMTP server {addr} refused the OAuth2 token for {}: it may have expired, lack \
+                 the permission to send (SMTP.Send for Microsoft 365, https://mail.google.com/ for \
+                 Google), or belong to another user; the next attempt asks token_command for a new one",
+                self.cfg.username.as_deref().unwrap_or("(no username)")
+            ));
+        }
         let io_kind = io_error_kind(e);
         let why = if let Some(tls) = rustls_error(e) {
             rustls_error_words(&self.cfg.host, tls)

@@ -55,9 +55,6 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 /// Bodies per UID FETCH: large responses are where async-imap is weakest (#66).
 const FETCH_BATCH: usize = 5;
-/// Re-issue IDLE this often: RFC 2177 servers may drop a client idle for 30
-/// min, and a dead TCP connection is only noticed when IDLE ends.
-const IDLE_RENEW: Duration = Duration::from_secs(9 * 60);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
@@ -107,7 +104,8 @@ struct Conn {
     /// The server announced new messages (EXISTS/RECENT) after our last search.
     new_mail_hint: bool,
     /// The last search found more than one batch: a backlog is draining and
-    /// the session has not idled, so Dovecot may not have shown it new mail yet.
+    /// the session has not idled, so the server may not have shown it new
+    /// mail yet (a server without IDLE never has: see `fetch_unhandled`).
     draining: bool,
 }
 
@@ -181,10 +179,11 @@ impl ImapSource {
                 // Announcements before this search are covered by it.
                 drain_unsolicited(c);
                 c.new_mail_hint = false;
-                if c.draining {
+                if c.draining || !c.can_idle {
                     // A server syncs its view of the folder between commands, not
                     // before a SEARCH: without this, mail that came during the
-                    // last batch would be seen one batch late.
+                    // last batch (or, on a server without IDLE, during the poll
+                    // wait) would be seen one batch, or one poll, late.
                     timed(COMMAND_TIMEOUT, "NOOP", c.session.noop()).await?;
                 }
                 if waiting
@@ -364,7 +363,7 @@ impl ImapSource {
     }
 
     /// Wait until new mail may have arrived: IDLE when the server offers it
-    /// (re-issued every 9 minutes), otherwise `poll_interval_secs`. While the
+    /// (re-issued every `idle_renew_secs`), otherwise `poll_interval_secs`. While the
     /// mailbox is unreachable, waits out the reconnect backoff instead.
     /// Returns early when `shutdown` becomes true.
     pub async fn wait_for_new_mail(
@@ -403,7 +402,8 @@ impl ImapSource {
             sleep_or_shutdown(until, shutdown).await;
             return Ok(());
         }
-        match idle(c, shutdown).await {
+        let renew = Duration::from_secs(self.cfg.idle_renew_secs.max(1));
+        match idle(c, renew, shutdown).await {
             Ok(c) => self.conn = Some(c),
             Err(why) => self.connection_broke(&why),
         }
@@ -856,7 +856,11 @@ async fn read_greeting(
 
 /// IDLE until the server reports something, the renew period passes, or
 /// shutdown. Consumes the session (async-imap's IDLE does) and gives it back.
-async fn idle(c: Conn, shutdown: &mut watch::Receiver<bool>) -> Result<Conn, String> {
+async fn idle(
+    c: Conn,
+    renew: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Conn, String> {
     let Conn {
         session,
         uid_validity,
@@ -875,7 +879,7 @@ async fn idle(c: Conn, shutdown: &mut watch::Receiver<bool>) -> Result<Conn, Str
     let started = Instant::now();
     debug!("IDLE: waiting for new mail");
     let outcome = {
-        let (fut, stop) = handle.wait_with_timeout(IDLE_RENEW);
+        let (fut, stop) = handle.wait_with_timeout(renew);
         tokio::pin!(fut);
         let mut stop = Some(stop);
         loop {

@@ -85,7 +85,35 @@ impl MailStack {
         Self::start_with(name, true, None)
     }
 
+    /// Start a plain-text instance of a different server: `capability`
+    /// replaces Dovecot's IMAP capability list (a server without IDLE, MOVE
+    /// or UIDPLUS), `oauth2_url` adds XOAUTH2 logins whose tokens Dovecot
+    /// checks at that OAuth2 introspection endpoint.
+    pub fn start_variant(
+        name: &str,
+        capability: Option<&str>,
+        oauth2_url: Option<&str>,
+    ) -> Option<MailStack> {
+        let mut variant = Vec::new();
+        if let Some(c) = capability {
+            variant.push(("MAILSTACK_IMAP_CAPABILITY", c.to_string()));
+        }
+        if let Some(u) = oauth2_url {
+            variant.push(("MAILSTACK_OAUTH2_URL", u.to_string()));
+        }
+        Self::start_full(name, false, None, &variant)
+    }
+
     fn start_with(name: &str, tls: bool, users: Option<String>) -> Option<MailStack> {
+        Self::start_full(name, tls, users, &[])
+    }
+
+    fn start_full(
+        name: &str,
+        tls: bool,
+        users: Option<String>,
+        variant: &[(&str, String)],
+    ) -> Option<MailStack> {
         init_tracing();
         let script = scripts().join("start.sh");
         let mut last_error = String::new();
@@ -110,8 +138,11 @@ impl MailStack {
                 .env("LMTP_PORT", "auto")
                 .env("MAILSTACK_TLS", if tls { "1" } else { "0" })
                 .env_remove("MAILSTACK_USERS")
+                .env_remove("MAILSTACK_IMAP_CAPABILITY")
+                .env_remove("MAILSTACK_OAUTH2_URL")
                 .env_remove("IMAPS_PORT")
-                .env_remove("SMTPS_PORT");
+                .env_remove("SMTPS_PORT")
+                .envs(variant.iter().map(|(k, v)| (*k, v.as_str())));
             if let Some(users) = &users {
                 cmd.env("MAILSTACK_USERS", users);
             }
@@ -189,6 +220,7 @@ impl MailStack {
             ca_file: None,
             outage_alert_secs: 900,
             live_margin_secs: 300,
+            idle_renew_secs: 540,
         }
     }
 
