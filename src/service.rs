@@ -19,6 +19,9 @@ use tokio::sync::{Notify, watch};
 /// How many mails one fetch brings: small, so a huge backlog never sits in memory.
 const BATCH: usize = 50;
 
+/// Time-based rules (reminders, presumed solved) and the weekly digest run this often.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
@@ -105,7 +108,7 @@ pub async fn serve(
     let mut prefetched: Option<Result<Vec<Fetched>, SourceError>> = None;
     while !*shutdown.borrow() {
         // Time-based rules (presumed solved, reminders) once a minute.
-        if last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+        if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
             last_sweep = Some(std::time::Instant::now());
             match desk.sweep(now()) {
                 Ok(r) if r.reminders > 0 => wake_sender.notify_one(),
@@ -238,9 +241,14 @@ pub async fn serve(
             );
             break;
         }
+        // The wait ends by the next sweep, so reminders and the weekly digest
+        // are at most a minute late however quiet the mailbox is.
+        let next_sweep = last_sweep.map(|t| t + SWEEP_EVERY);
         if empty
             && !*shutdown.borrow()
-            && let Err(e) = source.wait_for_new_mail(&mut shutdown).await
+            && let Err(e) = source
+                .wait_for_new_mail_until(&mut shutdown, next_sweep)
+                .await
         {
             tracing::debug!(error = %e, "waiting for mail failed; reconnecting");
         }

@@ -244,6 +244,39 @@ async fn idle_wakes_up_soon_after_a_delivery() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_wait_ends_by_its_deadline_and_idle_resumes() {
+    // The service's once-a-minute work (reminders, the weekly digest) must
+    // not wait for the 9-minute IDLE renewal.
+    let Some(stack) = MailStack::start("the_wait_ends_by_its_deadline") else {
+        return;
+    };
+    let mut src = ImapSource::new(stack.imap_config(SUPPORT));
+    assert!(src.fetch_unhandled(1).await.unwrap().is_empty());
+    let (_tx, mut rx) = watch::channel(false);
+    let t = Instant::now();
+    let deadline = t + Duration::from_millis(1500);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        src.wait_for_new_mail_until(&mut rx, Some(deadline)),
+    )
+    .await
+    .expect("the deadline did not end IDLE")
+    .unwrap();
+    let waited = t.elapsed();
+    eprintln!("IDLE ended {waited:?} after it began (deadline 1.5 s)");
+    assert!(
+        waited >= Duration::from_millis(1400) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    // The session is fine: the next wait still wakes for mail.
+    let subject = unique("after the deadline");
+    stack.send_mail(EMPLOYEE, SUPPORT, &subject, "x").await;
+    let f = fetch_until(&mut src, &subject, Duration::from_secs(10)).await;
+    src.mark_handled(&f.source_ref).await.unwrap();
+    assert_eq!(src.outage_secs(), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn shutdown_ends_the_wait_at_once() {
     let Some(stack) = MailStack::start("shutdown_ends_the_wait_at_once") else {
         return;

@@ -370,9 +370,20 @@ impl ImapSource {
         &mut self,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), SourceError> {
+        self.wait_for_new_mail_until(shutdown, None).await
+    }
+
+    /// [`ImapSource::wait_for_new_mail`], returning by `deadline` at the
+    /// latest (the service's once-a-minute work: reminders, the digest).
+    pub async fn wait_for_new_mail_until(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        deadline: Option<Instant>,
+    ) -> Result<(), SourceError> {
         if *shutdown.borrow() {
             return Ok(());
         }
+        let cap = |until: Instant| deadline.map_or(until, |d| until.min(d));
         if self.conn.is_none() {
             if self.outage.is_none() && self.ensure_connected().await.is_ok() {
                 // Connected: fall through to IDLE below.
@@ -382,7 +393,7 @@ impl ImapSource {
                     .as_ref()
                     .map(|o| o.next_try)
                     .unwrap_or_else(Instant::now);
-                sleep_or_shutdown(tokio::time::Instant::from_std(until), shutdown).await;
+                sleep_or_shutdown(tokio::time::Instant::from_std(cap(until)), shutdown).await;
                 return Ok(());
             }
         }
@@ -397,12 +408,15 @@ impl ImapSource {
         }
         if !c.can_idle {
             self.conn = Some(c);
-            let until = tokio::time::Instant::now()
-                + Duration::from_secs(self.cfg.poll_interval_secs.max(1));
-            sleep_or_shutdown(until, shutdown).await;
+            let until = Instant::now() + Duration::from_secs(self.cfg.poll_interval_secs.max(1));
+            sleep_or_shutdown(tokio::time::Instant::from_std(cap(until)), shutdown).await;
             return Ok(());
         }
-        let renew = Duration::from_secs(self.cfg.idle_renew_secs.max(1));
+        let renew_at = Instant::now() + Duration::from_secs(self.cfg.idle_renew_secs.max(1));
+        // At least a second of IDLE: DONE and IDLE again in a tight loop helps nobody.
+        let renew = cap(renew_at)
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
         match idle(c, renew, shutdown).await {
             Ok(c) => self.conn = Some(c),
             Err(why) => self.connection_broke(&why),
