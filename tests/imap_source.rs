@@ -7,12 +7,8 @@ mod support;
 use mfa_desk::config::Tls;
 use mfa_desk::source::imap::ImapSource;
 use std::time::{Duration, Instant};
-use support::mailstack::{EMPLOYEE, MailStack, SUPPORT, rand_u64};
+use support::mailstack::{EMPLOYEE, MailStack, SUPPORT, flags_of, unique};
 use tokio::sync::watch;
-
-fn unique(subject: &str) -> String {
-    format!("{subject} {:08x}", rand_u64() as u32)
-}
 
 /// Fetch until a message containing `needle` is returned (mail needs a few
 /// ms to travel Postfix → LMTP → Maildir), waiting for new mail in between.
@@ -37,12 +33,6 @@ async fn fetch_until(
         );
         let _ = tokio::time::timeout(Duration::from_secs(2), src.wait_for_new_mail(&mut rx)).await;
     }
-}
-
-fn flags_of(msgs: &[(u32, Vec<String>, Vec<u8>)], needle: &str) -> Option<Vec<String>> {
-    msgs.iter()
-        .find(|(_, _, raw)| String::from_utf8_lossy(raw).contains(needle))
-        .map(|(_, f, _)| f.clone())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,7 @@ use mfa_desk::source::imap::ImapSource;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::mailstack::{EMPLOYEE, MailStack, SUPPORT, rand_u64};
+use support::mailstack::{EMPLOYEE, MailStack, SUPPORT, flags_of, rand_u64, unique};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -23,16 +23,6 @@ const NO_IDLE_MOVE_UIDPLUS: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE 
      URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE LIST-EXTENDED I18NLEVEL=1 \
      CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS \
      BINARY SPECIAL-USE LITERAL+";
-
-fn unique(subject: &str) -> String {
-    format!("{subject} {:08x}", rand_u64() as u32)
-}
-
-fn flags_of(msgs: &[(u32, Vec<String>, Vec<u8>)], needle: &str) -> Option<Vec<String>> {
-    msgs.iter()
-        .find(|(_, _, raw)| String::from_utf8_lossy(raw).contains(needle))
-        .map(|(_, f, _)| f.clone())
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_idle_the_source_polls_at_its_interval() {

@@ -579,3 +579,15 @@ fn dot_stuff(raw: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// `subject` with a random suffix, so a test finds its own mail among others.
+pub fn unique(subject: &str) -> String {
+    format!("{subject} {:08x}", rand_u64() as u32)
+}
+
+/// The flags of the first message of [`MailStack::messages`] whose bytes contain `needle`.
+pub fn flags_of(msgs: &[(u32, Vec<String>, Vec<u8>)], needle: &str) -> Option<Vec<String>> {
+    msgs.iter()
+        .find(|(_, _, raw)| String::from_utf8_lossy(raw).contains(needle))
+        .map(|(_, f, _)| f.clone())
+}
