@@ -137,7 +137,8 @@ fn parse_mail(raw: &[u8]) -> Inbound {
     let (capped, cap_problem) = limit::cap(raw);
     let was_capped = cap_problem.is_some();
     inbound.problems.extend(cap_problem);
-    let (bytes, alias_problems) = charset::rewrite_aliases(&capped);
+    let sites = charset::LabelSites::find(&capped);
+    let (bytes, alias_problems) = charset::rewrite_aliases_at(&capped, &sites);
     inbound.problems.extend(alias_problems);
 
     let msg = PARSER.parse(bytes.as_ref());
@@ -149,7 +150,7 @@ fn parse_mail(raw: &[u8]) -> Inbound {
     };
     fill_headers(&mut inbound, &msg);
     fill_body(&mut inbound, &msg, was_capped);
-    sanity::check(&capped, &mut inbound);
+    sanity::check(&capped, &sites, &mut inbound);
     inbound
 }
 
