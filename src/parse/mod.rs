@@ -16,6 +16,7 @@ mod quote;
 mod sanity;
 
 pub use charset::decode_encoded_words;
+pub use headers::{Header, Headers};
 pub use language::detect as detect_language;
 pub use normalize::normalize;
 pub use quote::{Split, split as split_quotes, strip_signature};
@@ -69,8 +70,9 @@ pub struct Inbound {
     pub quoted_text: String,
     /// Language to answer in.
     pub language: Language,
-    /// Top-level headers as (lower-case name, trimmed decoded value), in order.
-    pub headers: Vec<(String, String)>,
+    /// Top-level headers as (lower-case name, trimmed decoded value), in
+    /// order; each value is decoded when first read.
+    pub headers: Headers,
     /// Top-level MIME type, lower-case, e.g. `multipart/report`.
     pub content_type: String,
     /// Date header as Unix seconds, when present and valid.
@@ -93,18 +95,12 @@ pub struct Attachment {
 impl Inbound {
     /// The first value of a header (name in lower case), if present.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.named(name).next()
     }
 
     /// Every value of a header (name in lower case).
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.named(name)
     }
 
     /// The key the store deduplicates on: the Message-ID, or a hash of the bytes.
@@ -200,7 +196,7 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
         .date()
         .filter(|d| d.is_valid())
         .map(|d| d.to_timestamp());
-    if inbound.date.is_none() && inbound.header("date").is_some() {
+    if inbound.date.is_none() && inbound.headers.count("date") > 0 {
         inbound
             .problems
             .push("the Date header could not be read".into());

@@ -40,7 +40,7 @@ pub fn check(raw: &[u8], sites: &LabelSites, inbound: &mut Inbound) {
                 .into(),
         );
     }
-    if inbound.headers_named("message-id").count() > 1 {
+    if inbound.headers.count("message-id") > 1 {
         inbound
             .problems
             .push("the mail has two Message-ID headers; the first was used".into());
