@@ -32,7 +32,9 @@ pub(crate) fn find(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
 /// The rule word a text word stands for: same stem, or (for long words) a
 /// stem one edit away — "authenticater" is "authenticator", "recieved" is
 /// "received". Short words must match exactly: "lock"/"look" are different.
-fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
+/// `memo` keeps the typo search's answers for this text: a long word the
+/// rules do not know is often written more than once.
+fn word_id<'a>(rules: &Rules, raw: &'a str, memo: &mut Vec<(&'a str, Option<u32>)>) -> Option<u32> {
     let s = stem(raw);
     if let Some(id) = rules.vocab.get(s.as_ref()) {
         return Some(*id);
@@ -41,10 +43,20 @@ fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
     if min == 0 || raw.len() < min || s.len() < 6 || !s.is_ascii() {
         return None;
     }
+    if let Some(&(_, id)) = memo.iter().find(|(w, _)| *w == raw) {
+        return id;
+    }
+    let id = fuzzy_id(rules, &s);
+    memo.push((raw, id));
+    id
+}
+
+/// The rule word whose stem is nearest `s` within the allowed edits.
+fn fuzzy_id(rules: &Rules, s: &str) -> Option<u32> {
     // Two edits only for long words, where two typos still leave the word unmistakable.
     let max_edits = if s.len() >= 12 { 2 } else { 1 };
-    let mask = letter_mask(&s);
-    let counts = letter_counts(&s);
+    let mask = letter_mask(s);
+    let counts = letter_counts(s);
     let mut best: Option<(usize, u32)> = None;
     let lengths = s.len().saturating_sub(max_edits)..=s.len() + max_edits;
     let candidates = lengths.filter_map(|l| rules.fuzzy.get(l)).flatten();
@@ -54,16 +66,16 @@ fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
         }
         // One edit changes the letter counts by at most two (a swap by none):
         // a cheap lower bound that spares most edit-distance computations.
-        let count_diff: usize = (fw.counts.iter().zip(&counts))
-            .map(|(a, b)| usize::from(a.abs_diff(*b)))
+        let count_diff: u32 = (fw.counts.iter().zip(&counts))
+            .map(|(a, b)| u32::from(a.abs_diff(*b)))
             .sum();
-        if count_diff.div_ceil(2) > max_edits {
+        if count_diff.div_ceil(2) as usize > max_edits {
             continue;
         }
-        let d = strsim::damerau_levenshtein(&s, &fw.stem);
+        let d = strsim::damerau_levenshtein(s, &fw.stem);
         // Six-letter stems only forgive a swapped pair ("reciev"): one changed
         // letter there too often makes another word ("attach"/"attack").
-        if d == 1 && s.len().min(fw.stem.len()) < 7 && strsim::levenshtein(&s, &fw.stem) != 2 {
+        if d == 1 && s.len().min(fw.stem.len()) < 7 && strsim::levenshtein(s, &fw.stem) != 2 {
             continue;
         }
         if d <= max_edits && best.is_none_or(|(bd, _)| d < bd) {
@@ -89,10 +101,11 @@ struct Word {
 
 fn words(rules: &Rules, norm: &str) -> Vec<Word> {
     let mut words = Vec::with_capacity(norm.len() / 5);
+    let mut memo = Vec::new();
     for_each_token(norm, |t| {
         let cue = rules.cue(t.raw);
         words.push(Word {
-            id: word_id(rules, t.raw),
+            id: word_id(rules, t.raw, &mut memo),
             clause: t.clause,
             not: cue.not,
             negator: cue.negator,
@@ -175,17 +188,20 @@ fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
     }
     // (atom, start, end) in char positions, in text order.
     let mut occ: Vec<(u32, usize, usize)> = Vec::new();
-    for i in 0..chars.len() - 1 {
-        if !rules.ja_starts.may_contain(chars[i]) {
+    for (i, pair) in chars.windows(2).enumerate() {
+        let &[a, b] = pair else { continue };
+        if !rules.ja_starts.may_contain(a) || !rules.ja_pairs.may_contain(a, b) {
             continue;
         }
-        let Some(list) = rules.ja_bigram.get(&bigram_key(chars[i], chars[i + 1])) else {
+        let Some(list) = rules.ja_bigram.get(&bigram_key(a, b)) else {
             continue;
         };
-        for &a in list {
-            let atom = &rules.ja_atoms[a as usize];
-            if chars[i..].starts_with(atom) {
-                occ.push((a, i, i + atom.len()));
+        let rest = chars.get(i..).unwrap_or_default();
+        for &atom_id in list {
+            let atom = &rules.ja_atoms[atom_id as usize];
+            // The bigram matched: compare from the third char, in place.
+            if rest.len() >= atom.len() && rest.iter().zip(atom).skip(2).all(|(x, y)| x == y) {
+                occ.push((atom_id, i, i + atom.len()));
             }
         }
     }

@@ -201,7 +201,7 @@ pub(crate) struct FuzzyWord {
     pub id: u32,
     pub stem: String,
     pub mask: u32,
-    pub counts: [u8; 27],
+    pub counts: [u8; 32],
 }
 
 /// The classification rules, read from `config/rules.toml` and compiled.
@@ -225,6 +225,9 @@ pub struct Rules {
     /// The first chars of the atoms: most text positions are ruled out here,
     /// before the bigram lookup.
     pub(crate) ja_starts: CharFilter,
+    /// The first two chars of the atoms, hashed: most of the positions left
+    /// are ruled out here, before hashing into `ja_bigram`.
+    pub(crate) ja_pairs: PairFilter,
     /// Atom id -> Japanese terms whose first segment it is.
     pub(crate) ja_first: Vec<Vec<u32>>,
     /// English negation cues and the words `{not}` stands for (normalised
@@ -304,6 +307,31 @@ impl CharFilter {
 
     pub(crate) fn may_contain(&self, c: char) -> bool {
         let k = u32::from(c) as usize & 0xFFFF;
+        self.0.get(k >> 6).is_some_and(|w| w >> (k & 63) & 1 == 1)
+    }
+}
+
+/// A set of char pairs kept by a 16-bit hash of the pair (8 KiB), like
+/// [`CharFilter`]: false positives only.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PairFilter(Vec<u64>);
+
+impl PairFilter {
+    fn slot(a: char, b: char) -> usize {
+        let h = (u32::from(a).wrapping_mul(0x9E37_79B1) ^ u32::from(b)).wrapping_mul(0x85EB_CA6B);
+        (h >> 16) as usize
+    }
+
+    fn insert(&mut self, a: char, b: char) {
+        if self.0.is_empty() {
+            self.0 = vec![0; 1 << 10];
+        }
+        let k = Self::slot(a, b);
+        self.0[k >> 6] |= 1 << (k & 63);
+    }
+
+    pub(crate) fn may_contain(&self, a: char, b: char) -> bool {
+        let k = Self::slot(a, b);
         self.0.get(k >> 6).is_some_and(|w| w >> (k & 63) & 1 == 1)
     }
 }
@@ -679,6 +707,7 @@ impl Rules {
             .or_default()
             .push(id);
         self.ja_starts.insert(chars[0]);
+        self.ja_pairs.insert(chars[0], chars[1]);
         self.ja_atoms.push(chars);
         self.ja_first.push(Vec::new());
         id

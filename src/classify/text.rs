@@ -242,14 +242,21 @@ pub fn tokenize(norm: &str) -> Vec<Token<'_>> {
 }
 
 /// [`tokenize`], handing each word to `f` instead of collecting them.
+///
+/// Walks bytes, not chars: every non-ASCII character only ends the word and
+/// the clause, so its lead byte stands for it and its continuation bytes
+/// are skipped without decoding.
 pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
     let mut clause = 0u32;
     let mut start: Option<usize> = None;
     let mut prev_newline = false;
     let bytes = norm.as_bytes();
-    for (i, c) in norm.char_indices() {
-        let word_char = c.is_ascii_alphanumeric()
-            || (c == '\''
+    for (i, &b) in bytes.iter().enumerate() {
+        if (0x80..0xC0).contains(&b) {
+            continue;
+        }
+        let word_char = b.is_ascii_alphanumeric()
+            || (b == b'\''
                 && start.is_some()
                 && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic));
         if word_char {
@@ -261,23 +268,27 @@ pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
         }
         if let Some(s) = start.take() {
             f(Token {
-                raw: &norm[s..i],
+                raw: norm.get(s..i).unwrap_or_default(),
                 clause,
             });
         }
-        let breaks = match c {
-            '\n' => {
+        let breaks = match b {
+            b'\n' => {
                 let blank = prev_newline;
                 prev_newline = true;
                 blank
             }
-            ' ' | '\t' | '\r' | '-' | '/' | '"' | '\'' | '*' => false,
-            c if c.is_ascii() => {
-                matches!(c, '.' | ',' | ';' | ':' | '!' | '?' | '(' | ')' | '[' | ']')
+            b' ' | b'\t' | b'\r' | b'-' | b'/' | b'"' | b'\'' | b'*' => false,
+            b if b.is_ascii() => {
+                matches!(
+                    b,
+                    b'.' | b',' | b';' | b':' | b'!' | b'?' | b'(' | b')' | b'[' | b']'
+                )
             }
+            // The lead byte of a non-ASCII character (Japanese text).
             _ => true,
         };
-        if c != '\n' && c != '\r' && c != ' ' && c != '\t' {
+        if !matches!(b, b'\n' | b'\r' | b' ' | b'\t') {
             prev_newline = false;
         }
         if breaks {
@@ -286,7 +297,7 @@ pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
     }
     if let Some(s) = start {
         f(Token {
-            raw: &norm[s..],
+            raw: norm.get(s..).unwrap_or_default(),
             clause,
         });
     }
@@ -301,21 +312,25 @@ pub fn stem(word: &str) -> Cow<'_, str> {
     if !w.is_ascii() {
         return Cow::Borrowed(w);
     }
-    for (suffix, replacement) in [("ies", "y"), ("ied", "y")] {
-        if let Some(s) = w.strip_suffix(suffix)
-            && s.len() >= 2
-        {
-            return Cow::Owned(format!("{s}{replacement}"));
-        }
-    }
+    // Every suffix below ends in one of these letters: most words skip the
+    // suffix tests.
     let mut s = w;
-    for suffix in ["ing", "ed", "es", "s", "e"] {
-        if let Some(rest) = s.strip_suffix(suffix)
-            && rest.len() >= 3
-            && !(suffix == "s" && rest.ends_with('s'))
-        {
-            s = rest;
-            break;
+    if matches!(w.as_bytes().last(), Some(b's' | b'd' | b'g' | b'e')) {
+        for (suffix, replacement) in [("ies", "y"), ("ied", "y")] {
+            if let Some(s) = w.strip_suffix(suffix)
+                && s.len() >= 2
+            {
+                return Cow::Owned(format!("{s}{replacement}"));
+            }
+        }
+        for suffix in ["ing", "ed", "es", "s", "e"] {
+            if let Some(rest) = s.strip_suffix(suffix)
+                && rest.len() >= 3
+                && !(suffix == "s" && rest.ends_with('s'))
+            {
+                s = rest;
+                break;
+            }
         }
     }
     let b = s.as_bytes();
@@ -342,10 +357,11 @@ pub fn ends_sentence(c: char) -> bool {
     matches!(c, '。' | '!' | '?' | '.' | '\u{FF61}')
 }
 
-/// How often each letter a–z occurs (anything else counted together in the
-/// last slot): a lower bound on edit distance, see `matcher::word_id`.
-pub fn letter_counts(s: &str) -> [u8; 27] {
-    let mut counts = [0u8; 27];
+/// How often each letter a–z occurs (anything else counted together in slot
+/// 26; the last five stay 0, a width the compiler compares in one vector):
+/// a lower bound on edit distance, see `matcher::word_id`.
+pub fn letter_counts(s: &str) -> [u8; 32] {
+    let mut counts = [0u8; 32];
     for b in s.bytes() {
         let slot = if b.is_ascii_lowercase() {
             usize::from(b - b'a')
