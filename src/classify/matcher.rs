@@ -246,6 +246,11 @@ fn negated_after(rules: &Rules, chars: &[char], end: usize) -> bool {
             return false;
         }
         let rest = &chars[pos..];
+        if let Some(starts) = &rules.ja_negator_starts
+            && !rest.first().is_some_and(|c| starts.may_contain(*c))
+        {
+            continue;
+        }
         // The first char rules out most cues before a whole comparison.
         if rules
             .ja_negators

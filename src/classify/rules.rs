@@ -242,6 +242,9 @@ pub struct Rules {
     compiled: std::collections::HashSet<(usize, TermKind)>,
     /// Japanese negation cues (compact normalised).
     pub(crate) ja_negators: Vec<Vec<char>>,
+    /// The first chars of `ja_negators`, so most positions after a term skip
+    /// the comparisons; `None` when a cue is empty (it matches anywhere).
+    pub(crate) ja_negator_starts: Option<CharFilter>,
 }
 
 /// What an English word is to negation.
@@ -522,6 +525,14 @@ impl Rules {
             ..Rules::default()
         };
         rules.cue_shapes = cue_shapes(&rules.en_cues);
+        rules.ja_negator_starts =
+            rules
+                .ja_negators
+                .iter()
+                .try_fold(CharFilter::default(), |mut starts, cue| {
+                    starts.insert(*cue.first()?);
+                    Some(starts)
+                });
 
         let group_once = s.group_once.unwrap_or(false);
         let mut next_group = 0u32;

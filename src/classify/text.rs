@@ -26,13 +26,31 @@ pub fn normalize(s: &str) -> String {
     // the others are looked up in the tables.
     let quick = is_nfkc_quick(s.chars().map(|c| if is_stable(c) { 'a' } else { c }));
     if quick == IsNormalized::Yes {
-        for c in s.chars() {
+        // Runs of characters that fold to themselves are copied whole.
+        let mut run = 0;
+        for (i, c) in s.char_indices() {
+            if folds_to_itself(c) {
+                continue;
+            }
+            out.push_str(s.get(run..i).unwrap_or_default());
             push_folded(&mut out, c);
+            run = i + c.len_utf8();
         }
+        out.push_str(s.get(run..).unwrap_or_default());
     } else {
         push_nfkc(&mut out, s);
     }
     out
+}
+
+/// Whether [`push_folded`] pushes `c` itself: ASCII other than capitals and
+/// the backtick, and the caseless CJK block it passes through.
+fn folds_to_itself(c: char) -> bool {
+    if c.is_ascii() {
+        !c.is_ascii_uppercase() && c != '`'
+    } else {
+        ('\u{2E80}'..='\u{FE4F}').contains(&c)
+    }
 }
 
 /// Lower case and apostrophe folding of one character of normalised text.
@@ -56,6 +74,9 @@ fn push_folded(out: &mut String, c: char) {
 /// anything else (half-width kana, combining marks, ①) go through NFKC.
 fn push_nfkc(out: &mut String, s: &str) {
     let mut chars = s.char_indices().peekable();
+    // Start of the run of stable characters that fold to themselves, copied
+    // whole when something else comes.
+    let mut run = 0;
     while let Some((start, c)) = chars.next() {
         let mut end = start + c.len_utf8();
         while let Some(&(i, d)) = chars.peek() {
@@ -66,6 +87,11 @@ fn push_nfkc(out: &mut String, s: &str) {
             chars.next();
         }
         let single = end == start + c.len_utf8();
+        if single && is_stable(c) && folds_to_itself(c) {
+            continue;
+        }
+        out.push_str(s.get(run..start).unwrap_or_default());
+        run = end;
         if single && is_stable(c) {
             // Its own NFKC form, and caseless apart from ASCII.
             push_folded(out, c);
@@ -79,6 +105,7 @@ fn push_nfkc(out: &mut String, s: &str) {
             }
         }
     }
+    out.push_str(s.get(run..).unwrap_or_default());
 }
 
 /// Characters that are their own NFKC form in any context, start a
@@ -243,16 +270,27 @@ pub fn tokenize(norm: &str) -> Vec<Token<'_>> {
 
 /// [`tokenize`], handing each word to `f` instead of collecting them.
 ///
-/// Walks bytes, not chars: every non-ASCII character only ends the word and
-/// the clause, so its lead byte stands for it and its continuation bytes
-/// are skipped without decoding.
+/// Walks bytes, not chars: a non-ASCII character (Japanese text) only ends
+/// the word and the clause, so a whole run of them is skipped at once and
+/// counts as one clause break (clause numbers are only compared for
+/// equality: a break is a break).
 pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
     let mut clause = 0u32;
     let mut start: Option<usize> = None;
     let mut prev_newline = false;
     let bytes = norm.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if (0x80..0xC0).contains(&b) {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if !b.is_ascii() {
+            if let Some(s) = start.take() {
+                f(Token {
+                    raw: norm.get(s..i).unwrap_or_default(),
+                    clause,
+                });
+            }
+            clause += 1;
+            prev_newline = false;
+            i = next_ascii(bytes, i);
             continue;
         }
         let word_char = b.is_ascii_alphanumeric()
@@ -264,6 +302,7 @@ pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
                 start = Some(i);
             }
             prev_newline = false;
+            i += 1;
             continue;
         }
         if let Some(s) = start.take() {
@@ -279,14 +318,10 @@ pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
                 blank
             }
             b' ' | b'\t' | b'\r' | b'-' | b'/' | b'"' | b'\'' | b'*' => false,
-            b if b.is_ascii() => {
-                matches!(
-                    b,
-                    b'.' | b',' | b';' | b':' | b'!' | b'?' | b'(' | b')' | b'[' | b']'
-                )
-            }
-            // The lead byte of a non-ASCII character (Japanese text).
-            _ => true,
+            b => matches!(
+                b,
+                b'.' | b',' | b';' | b':' | b'!' | b'?' | b'(' | b')' | b'[' | b']'
+            ),
         };
         if !matches!(b, b'\n' | b'\r' | b' ' | b'\t') {
             prev_newline = false;
@@ -294,6 +329,7 @@ pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
         if breaks {
             clause += 1;
         }
+        i += 1;
     }
     if let Some(s) = start {
         f(Token {
@@ -301,6 +337,24 @@ pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
             clause,
         });
     }
+}
+
+/// The index of the first ASCII byte at or after `from` (or the length),
+/// eight bytes at a time.
+fn next_ascii(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    let rest = bytes.get(from..).unwrap_or_default();
+    for chunk in rest.chunks_exact(8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        if word & 0x8080_8080_8080_8080 != 0x8080_8080_8080_8080 {
+            break;
+        }
+        i += 8;
+    }
+    while bytes.get(i).is_some_and(|b| !b.is_ascii()) {
+        i += 1;
+    }
+    i
 }
 
 /// A light suffix stemmer, applied alike to rule words and text words so

@@ -22,7 +22,10 @@ const MAX_FALLBACK_DEPTH: usize = 3;
 
 /// Split `text` into new text (signature trimmed) and quoted text.
 pub fn split(text: &str) -> Split {
-    let text = if memchr::memchr(b'\r', text.as_bytes()).is_some() {
+    // `lines()` already drops the CR of a CRLF: only a lone CR needs the copy.
+    let bytes = text.as_bytes();
+    let lone_cr = memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'));
+    let text = if lone_cr {
         Cow::Owned(unify_line_ends(text))
     } else {
         Cow::Borrowed(text)
@@ -52,14 +55,15 @@ fn unify_line_ends(text: &str) -> String {
     out
 }
 
-/// Returns (new lines, quoted lines).
-fn split_lines<'a>(lines: &[&'a str], depth: usize) -> (Vec<&'a str>, Vec<&'a str>) {
+/// Returns (new lines, quoted lines); the quoted lines are copied only when
+/// they are not one run (bottom posting).
+fn split_lines<'l, 'a>(lines: &'l [&'a str], depth: usize) -> (&'l [&'a str], Cow<'l, [&'a str]>) {
     let Some(marker) = first_marker(lines) else {
-        return (lines.to_vec(), Vec::new());
+        return (lines, Cow::Borrowed(&[]));
     };
     let (before, after) = lines.split_at(marker);
     if before.iter().any(|l| !l.trim().is_empty()) || depth >= MAX_FALLBACK_DEPTH {
-        return (before.to_vec(), after.to_vec());
+        return (before, Cow::Borrowed(after));
     }
     // Nothing above the first marker: bottom posting (quote, then the answer)
     // or a forward without a note. Skip the leading quoted block and look again.
@@ -67,11 +71,11 @@ fn split_lines<'a>(lines: &[&'a str], depth: usize) -> (Vec<&'a str>, Vec<&'a st
     let (head, rest) = after.split_at(skip.min(after.len()));
     let (new, quoted_rest) = split_lines(rest, depth + 1);
     if new.iter().all(|l| l.trim().is_empty()) {
-        return (Vec::new(), after.to_vec());
+        return (&[], Cow::Borrowed(after));
     }
     let mut quoted = head.to_vec();
-    quoted.extend(quoted_rest);
-    (new, quoted)
+    quoted.extend_from_slice(&quoted_rest);
+    (new, Cow::Owned(quoted))
 }
 
 /// Length of the block at the start of `lines` that is clearly quoting:
@@ -155,14 +159,20 @@ fn is_separator(line: &str) -> bool {
         "以下、転送メッセージ",
         "message d'origine",
     ];
-    let core = line
-        .trim_matches(|c: char| matches!(c, '-' | '=' | '_' | '－' | '―' | ' ' | '　'))
-        .trim_end_matches([':', '：'])
-        .trim();
+    let rule = |c: char| matches!(c, '-' | '=' | '_' | '－' | '―' | ' ' | '　');
     // The lower-cased first character must start a separator: this rules
-    // out nearly every line before ten case-folding comparisons.
-    let first = lower::first_lower(core);
-    if !first.is_some_and(|f| matches!(f, 'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以')) {
+    // out nearly every line before ten case-folding comparisons. It is
+    // tested from the front alone (a non-empty core starts there), before
+    // the trims from the end.
+    let may_start = |s: &str| {
+        lower::first_lower(s)
+            .is_some_and(|f| matches!(f, 'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以'))
+    };
+    if !may_start(line.trim_start_matches(rule).trim_start()) {
+        return false;
+    }
+    let core = line.trim_matches(rule).trim_end_matches([':', '：']).trim();
+    if !may_start(core) {
         return false;
     }
     SEPARATORS.iter().any(|s| lower::eq(core, s))
@@ -242,7 +252,16 @@ fn header_key(line: &str) -> Option<&'static str> {
         "reply-to",
         "bcc",
     ];
-    KEYS.into_iter().find(|k| lower::eq(key, k))
+    // An ASCII key lower-cases byte for byte, so only the ASCII keys of its
+    // length can match; any other is compared from its first character.
+    if key.is_ascii() {
+        return KEYS
+            .into_iter()
+            .find(|k| k.len() == key.len() && key.eq_ignore_ascii_case(k));
+    }
+    let first = lower::first_lower(key)?;
+    KEYS.into_iter()
+        .find(|k| k.starts_with(first) && lower::eq(key, k))
 }
 
 /// Byte offset of the first `:` or `：` (U+FF1A, EF BC 9A in UTF-8): a byte
@@ -291,11 +310,11 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
 /// Trim the signature and mobile footer off the end of the new text. Only
 /// the tail is looked at, so a rule line in the middle of real content stays.
 pub fn strip_signature(text: &str) -> String {
-    strip_signature_lines(text.lines().collect())
+    strip_signature_lines(&text.lines().collect::<Vec<_>>())
 }
 
 /// [`strip_signature`] on text already split into lines.
-fn strip_signature_lines(mut lines: Vec<&str>) -> String {
+fn strip_signature_lines(mut lines: &[&str]) -> String {
     trim_trailing_blank(&mut lines);
 
     // Mobile footers: "Sent from my iPhone", "iPhoneから送信".
@@ -304,16 +323,19 @@ fn strip_signature_lines(mut lines: Vec<&str>) -> String {
         .rposition(|l| !l.trim().is_empty())
         .filter(|&p| is_mobile_footer(lines[p].trim()))
     {
-        lines.truncate(pos);
+        lines = &lines[..pos];
         trim_trailing_blank(&mut lines);
     }
 
     // The "-- " separator: only if it closes the mail (≤ 15 lines follow).
-    if let Some(pos) = lines.iter().rposition(|l| l.trim_end() == "--")
+    // Its first two bytes rule out other lines before trimming them.
+    if let Some(pos) = lines
+        .iter()
+        .rposition(|l| l.starts_with("--") && l.trim_end() == "--")
         && lines.len() - pos <= 16
         && has_content(&lines[..pos])
     {
-        lines.truncate(pos);
+        lines = &lines[..pos];
         trim_trailing_blank(&mut lines);
     }
 
@@ -327,19 +349,21 @@ fn strip_signature_lines(mut lines: Vec<&str>) -> String {
             && lines[p + 1..].iter().all(|l| l.chars().count() <= 60)
     });
     if let Some(pos) = cut {
-        lines.truncate(pos);
+        lines = &lines[..pos];
         trim_trailing_blank(&mut lines);
     }
-    trim_blank_lines(&lines)
+    trim_blank_lines(lines)
 }
 
 fn has_content(lines: &[&str]) -> bool {
     lines.iter().any(|l| !l.trim().is_empty())
 }
 
-fn trim_trailing_blank(lines: &mut Vec<&str>) {
-    while lines.last().is_some_and(|l| l.trim().is_empty()) {
-        lines.pop();
+fn trim_trailing_blank(lines: &mut &[&str]) {
+    while let Some((last, rest)) = lines.split_last()
+        && last.trim().is_empty()
+    {
+        *lines = rest;
     }
 }
 
@@ -374,6 +398,15 @@ fn is_rule(line: &str) -> bool {
         '━', '─', '═', '=', '＝', '*', '＊', '-', '－', '―', '_', '~', '～', '■', '□', '◆', '◇',
         '+', '#', '・', '┃', '│',
     ];
+    // Every rule character starts with one of these bytes: a text line is
+    // ruled out by its first byte, before the character test.
+    if !line
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b"=*-_~+#\xE2\xE3\xEF".contains(b))
+    {
+        return false;
+    }
     // The character test first: it stops at a text line's first letter.
     line.chars().all(|c| RULE.contains(&c)) && line.chars().count() >= 4
 }
