@@ -186,7 +186,7 @@ fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
     if chars.len() < 2 {
         return;
     }
-    // (atom, start, end) in char positions, in text order.
+    // (atom, start, end) in char positions, in text order (by start).
     let mut occ: Vec<(u32, usize, usize)> = Vec::new();
     for (i, pair) in chars.windows(2).enumerate() {
         let &[a, b] = pair else { continue };
@@ -230,9 +230,14 @@ fn chain_ja(
 ) -> Option<usize> {
     for &next in &atoms[1..] {
         let limit = end + rules.settings.ja_gap;
+        // `occ` is in start order: the window [end, limit] is one run of it.
+        let from = occ.partition_point(|(_, s, _)| *s < end);
         let &(_, _, e) = occ
+            .get(from..)
+            .unwrap_or_default()
             .iter()
-            .filter(|(a, s, _)| *a == next && *s >= end && *s <= limit)
+            .take_while(|(_, s, _)| *s <= limit)
+            .filter(|(a, _, _)| *a == next)
             .find(|(_, s, _)| !chars[end..*s].iter().any(|c| ends_sentence(*c)))?;
         end = e;
     }

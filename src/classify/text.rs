@@ -174,7 +174,8 @@ pub fn is_reply(subject: &str) -> bool {
 /// "From:/Sent:" blocks, their Japanese forms). Running it on an already
 /// stripped text changes nothing, so it is always applied.
 pub fn own_text(body: &str) -> String {
-    let mut out = String::with_capacity(body.len());
+    // Each kept line gets a line feed: one more than the body may have.
+    let mut out = String::with_capacity(body.len() + 1);
     let mut lines = body.lines();
     while let Some(line) = lines.next() {
         let t = line.trim();

@@ -25,16 +25,16 @@ impl Evidence {
         let mut ev = Evidence::default();
         let mut word = Word::default();
         for c in text.chars() {
-            if c.is_whitespace() {
-                word.end(&mut ev);
-                continue;
-            }
-            let latin = c.is_ascii_alphabetic();
-            if latin && !word.in_latin {
-                word.runs += 1;
-            }
-            word.in_latin = latin;
             if c.is_ascii() {
+                if c.is_ascii_whitespace() || c == '\u{0B}' {
+                    word.end(&mut ev);
+                    continue;
+                }
+                let latin = c.is_ascii_alphabetic();
+                if latin && !word.in_latin {
+                    word.runs += 1;
+                }
+                word.in_latin = latin;
                 // ASCII, so the cast keeps the byte.
                 word.last4 = word.last4 << 8 | u32::from(c.to_ascii_lowercase() as u8);
                 word.no_evidence |= c == '@'
@@ -42,14 +42,20 @@ impl Evidence {
                     || word.last4 == u32::from_be_bytes(*b"www.");
                 continue;
             }
-            // No ASCII needle runs across another character.
-            word.last4 <<= 8;
+            // Kana and kanji (most of Japanese text) are not whitespace:
+            // they are tested first.
             if is_kana(c) {
                 ev.kana += 1;
                 ev.japanese += 1;
             } else if is_kanji(c) {
                 ev.japanese += 1;
+            } else if c.is_whitespace() {
+                word.end(&mut ev);
+                continue;
             }
+            word.in_latin = false;
+            // No ASCII needle runs across another character.
+            word.last4 <<= 8;
         }
         word.end(&mut ev);
         ev

@@ -30,7 +30,9 @@ pub fn split(text: &str) -> Split {
     } else {
         Cow::Borrowed(text)
     };
-    let lines: Vec<&str> = text.lines().collect();
+    let mut lines: Vec<&str> =
+        Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
+    lines.extend(text.lines());
     let (new_lines, quoted_lines) = split_lines(&lines, 0);
     Split {
         new_text: strip_signature_lines(new_lines),
@@ -373,6 +375,9 @@ fn trim_blank_lines(lines: &[&str]) -> String {
     let last = lines.iter().rposition(|l| !l.trim().is_empty());
     let mut out = String::new();
     if let (Some(f), Some(l)) = (first, last) {
+        // Sized once: growing it line by line copied it again and again.
+        let kept = lines.get(f..=l).unwrap_or_default();
+        out.reserve(kept.iter().map(|line| line.len() + 1).sum());
         for (i, line) in lines.iter().enumerate().take(l + 1).skip(f) {
             if i > f {
                 out.push('\n');
