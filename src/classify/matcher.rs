@@ -7,7 +7,7 @@
 //! the compact text looks up every char bigram in the atom index and checks
 //! the atoms starting there. Both paths touch only terms that can match.
 
-use super::rules::{NOT_WORD, Rules, TermKind, bigram_key};
+use super::rules::{EnStart, NOT_WORD, Rules, TermKind, bigram_key};
 use super::text::{compact, ends_sentence, for_each_token, letter_counts, letter_mask, stem};
 
 /// One occurrence of a term.
@@ -116,7 +116,7 @@ fn words(rules: &Rules, norm: &str) -> Vec<Word> {
 
 fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
     let words = words(rules, norm);
-    let empty: &[u32] = &[];
+    let empty: &[EnStart] = &[];
     for (i, word) in words.iter().enumerate() {
         let by_word = word
             .id
@@ -126,7 +126,22 @@ fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
         } else {
             empty
         };
-        for &tid in by_word.iter().chain(by_not) {
+        for start in by_word.iter().chain(by_not) {
+            // The term's second word must follow at once, in the same clause.
+            if let Some(next) = start.next {
+                let follows = words.get(i + 1).is_some_and(|w| {
+                    w.clause == word.clause
+                        && if next == NOT_WORD {
+                            w.not
+                        } else {
+                            w.id == Some(next)
+                        }
+                });
+                if !follows {
+                    continue;
+                }
+            }
+            let tid = start.term;
             let TermKind::En(segs) = &rules.terms[tid as usize].kind else {
                 continue;
             };

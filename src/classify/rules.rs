@@ -21,19 +21,58 @@ pub(crate) struct FastHasher(u64);
 
 impl Hasher for FastHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The table takes bits from both ends: mix the high ones down.
+        let h = self.0;
+        (h ^ h >> 29).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ h >> 32
     }
     fn write(&mut self, bytes: &[u8]) {
+        // Eight bytes a step: a rule word is one or two steps.
         let mut h = self.0 ^ 0xcbf2_9ce4_8422_2325;
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            h = (h ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .rotate_left(31);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            h = (h ^ tail_word(rest) ^ (rest.len() as u64) << 56)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .rotate_left(31);
         }
         self.0 = h;
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0 ^ n)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             .rotate_left(29);
+    }
+}
+
+/// The last 1 to 7 bytes as one number, read in place (copying them into a
+/// zeroed buffer stalled the load that followed): two overlapping 4-byte
+/// reads, or first, middle and last byte; with the length mixed in by the
+/// caller, different tails give different numbers.
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    let byte = |i: usize| u64::from(rest.get(i).copied().unwrap_or(0));
+    let le32 = |s: Option<&[u8]>| {
+        u64::from(
+            s.and_then(|s| s.try_into().ok())
+                .map_or(0, u32::from_le_bytes),
+        )
+    };
+    if n >= 4 {
+        le32(rest.get(..4)) | le32(rest.get(n - 4..)) << 32
+    } else if n > 0 {
+        byte(0) | byte(n / 2) << 8 | byte(n - 1) << 16
+    } else {
+        0
     }
 }
 
@@ -217,7 +256,7 @@ pub struct Rules {
     /// Stems open to typo matching, bucketed by length in bytes.
     pub(crate) fuzzy: Vec<Vec<FuzzyWord>>,
     /// Word id -> English terms whose first word it is.
-    pub(crate) en_first: Vec<Vec<u32>>,
+    pub(crate) en_first: Vec<Vec<EnStart>>,
     /// Japanese atoms (compact normalised substrings).
     pub(crate) ja_atoms: Vec<Vec<char>>,
     /// First two chars of an atom -> atoms starting with them.
@@ -237,7 +276,7 @@ pub struct Rules {
     /// are ruled out without hashing them.
     cue_shapes: Vec<u32>,
     /// English terms whose first word is `{not}`.
-    pub(crate) not_first: Vec<u32>,
+    pub(crate) not_first: Vec<EnStart>,
     /// Every (category, term) compiled so far, to drop duplicates.
     compiled: std::collections::HashSet<(usize, TermKind)>,
     /// Japanese negation cues (compact normalised).
@@ -245,6 +284,16 @@ pub struct Rules {
     /// The first chars of `ja_negators`, so most positions after a term skip
     /// the comparisons; `None` when a cue is empty (it matches anywhere).
     pub(crate) ja_negator_starts: Option<CharFilter>,
+}
+
+/// An English term listed under its first word, with the word right after
+/// it (when its first segment has two or more): most candidates are ruled
+/// out by the next text word without reading the term.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EnStart {
+    pub term: u32,
+    /// A word id or [`NOT_WORD`].
+    pub next: Option<u32>,
 }
 
 /// What an English word is to negation.
@@ -672,8 +721,16 @@ impl Rules {
         }
         let id = self.terms.len() as u32;
         match &kind {
-            TermKind::En(segs) if segs[0][0] == NOT_WORD => self.not_first.push(id),
-            TermKind::En(segs) => self.en_first[segs[0][0] as usize].push(id),
+            TermKind::En(segs) => {
+                let start = EnStart {
+                    term: id,
+                    next: segs[0].get(1).copied(),
+                };
+                match segs[0][0] {
+                    NOT_WORD => self.not_first.push(start),
+                    first => self.en_first[first as usize].push(start),
+                }
+            }
             TermKind::Ja(atoms) => self.ja_first[atoms[0] as usize].push(id),
         }
         self.terms.push(Term {

@@ -193,13 +193,16 @@ pub fn own_text(body: &str) -> String {
 }
 
 fn is_quote_header<'a>(t: &str, rest: impl Iterator<Item = &'a str>) -> bool {
-    // Cheap gate first: every marker starts with one of these or ends with a colon.
-    let first = t.chars().next().unwrap_or(' ');
-    if !matches!(
-        first,
-        '-' | '_' | 'o' | 'O' | 'b' | 'B' | 'f' | 'F' | '差' | '送'
-    ) && !t.ends_with(':')
-        && !t.ends_with('：')
+    // Outlook's header block starts with one of these.
+    const HEADER_START: [&str; 5] = ["from:", "差出人:", "差出人：", "送信者:", "送信元:"];
+    // Cheap gate first, without a lower-cased copy: every marker below
+    // starts with `-` or `_`, ends with a colon, or starts with "begin
+    // forwarded message" or a header-block key.
+    if !t.ends_with([':', '：'])
+        && !t.starts_with(['-', '_'])
+        && !(lower::first_lower(t).is_some_and(|c| matches!(c, 'b' | 'f' | '差' | '送'))
+            && (lower::starts_with(t, "begin forwarded message")
+                || HEADER_START.iter().any(|h| lower::starts_with(t, h))))
     {
         return false;
     }
@@ -229,10 +232,9 @@ fn is_quote_header<'a>(t: &str, rest: impl Iterator<Item = &'a str>) -> bool {
         return true;
     }
     // Outlook's header block: "From: …" followed closely by "Sent:"/"Date:"/"To:".
-    let header_start = ["from:", "差出人:", "差出人：", "送信者:", "送信元:"];
-    if header_start.iter().any(|h| lower.starts_with(h)) {
+    if HEADER_START.iter().any(|h| lower.starts_with(h)) {
         return rest.take(4).any(|l| {
-            let l = l.trim().to_lowercase();
+            let l = l.trim();
             [
                 "sent:",
                 "date:",
@@ -245,7 +247,7 @@ fn is_quote_header<'a>(t: &str, rest: impl Iterator<Item = &'a str>) -> bool {
                 "送信日時：",
             ]
             .iter()
-            .any(|h| l.starts_with(h))
+            .any(|h| lower::starts_with(l, h))
         });
     }
     false

@@ -349,13 +349,23 @@ fn nesting_depth(msg: &Message<'_>) -> usize {
 
 /// The boundary of a multipart whose closing delimiter never appears.
 fn unclosed_boundary(msg: &Message<'_>) -> Option<String> {
-    msg.parts.iter().find_map(|part| {
+    msg.parts.iter().enumerate().find_map(|(i, part)| {
         let boundary = part
             .content_type()
             .filter(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
             .and_then(|ct| ct.attribute("boundary"))?;
-        let closing = format!("--{boundary}--");
-        let found = memchr::memmem::find(&msg.raw_message, closing.as_bytes()).is_some();
+        let mut closing = Vec::with_capacity(boundary.len() + 4);
+        closing.extend_from_slice(b"--");
+        closing.extend_from_slice(boundary.as_bytes());
+        closing.extend_from_slice(b"--");
+        // The top-level closing delimiter ends the mail: searched from the
+        // end, it is found without reading the attachments before it.
+        let raw = &msg.raw_message;
+        let found = if i == 0 {
+            memchr::memmem::rfind(raw, &closing).is_some()
+        } else {
+            memchr::memmem::find(raw, &closing).is_some()
+        };
         (!found).then(|| boundary.to_string())
     })
 }
