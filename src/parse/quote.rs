@@ -284,6 +284,13 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
     let Some(line) = lines.get(i).map(|l| l.trim()) else {
         return false;
     };
+    // Every From key starts with one of these: most lines stop here. The
+    // trims are `header_key`'s, as far as they reach the key's first char.
+    let head = line.trim_start_matches(['*', ' ', '　']).trim_start();
+    let first = lower::first_lower(head.trim_start_matches('*').trim_start());
+    if !first.is_some_and(|c| matches!(c, 'f' | '差' | '送')) {
+        return false;
+    }
     let Some(key) = header_key(line) else {
         return false;
     };
@@ -519,6 +526,26 @@ mod tests {
         assert_eq!(split(ja).new_text, "確認お願いします");
         let san = "了解です。\n\n山田さんは書きました:\n> 古い";
         assert_eq!(split(san).new_text, "了解です。");
+    }
+
+    #[test]
+    fn from_line_filter_agrees_with_header_key() {
+        for line in [
+            "From: a",
+            "**From:** a",
+            "*\t*From: a",
+            "* *From: a",
+            "差出人: a",
+            "　送信者： a",
+            "Fw: x",
+            ": from",
+            "*\t: from",
+            "FROM:",
+        ] {
+            let lines = [line, "Sent: x", "To: y"];
+            let reference = header_key(line.trim()).is_some_and(is_from_key);
+            assert_eq!(is_header_block(&lines, 0), reference, "{line:?}");
+        }
     }
 
     #[test]
