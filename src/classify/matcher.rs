@@ -51,6 +51,15 @@ fn word_id<'a>(rules: &Rules, raw: &'a str, memo: &mut Vec<(&'a str, Option<u32>
     id
 }
 
+/// `x.count_ones() > k`, by clearing the lowest set bit `k` times: a few
+/// instructions where the portable popcount takes a dozen.
+fn more_bits_than(mut x: u32, k: usize) -> bool {
+    for _ in 0..k {
+        x &= x.wrapping_sub(1);
+    }
+    x != 0
+}
+
 /// The rule word whose stem is nearest `s` within the allowed edits.
 fn fuzzy_id(rules: &Rules, s: &str) -> Option<u32> {
     // Two edits only for long words, where two typos still leave the word unmistakable.
@@ -59,11 +68,15 @@ fn fuzzy_id(rules: &Rules, s: &str) -> Option<u32> {
     let counts = letter_counts(s);
     let mut best: Option<(usize, u32)> = None;
     let lengths = s.len().saturating_sub(max_edits)..=s.len() + max_edits;
-    let candidates = lengths.filter_map(|l| rules.fuzzy.get(l)).flatten();
+    let buckets = lengths.filter_map(|l| Some((rules.fuzzy_masks.get(l)?, rules.fuzzy.get(l)?)));
+    let candidates = buckets.flat_map(|(masks, words)| {
+        masks
+            .iter()
+            .zip(words)
+            .filter(move |(m, _)| !more_bits_than(*m ^ mask, 2 * max_edits))
+            .map(|(_, fw)| fw)
+    });
     for fw in candidates {
-        if (fw.mask ^ mask).count_ones() as usize > 2 * max_edits {
-            continue;
-        }
         // One edit changes the letter counts by at most two (a swap by none):
         // a cheap lower bound that spares most edit-distance computations.
         let count_diff: u32 = (fw.counts.iter().zip(&counts))
@@ -281,4 +294,22 @@ fn negated_after(rules: &Rules, chars: &[char], end: usize) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::more_bits_than;
+
+    #[test]
+    fn bit_bound_is_popcount() {
+        for x in [0u32, 1, 2, 3, 7, 0x8000_0001, 0xF0, u32::MAX, 0x1010, 0x111] {
+            for k in 0..6 {
+                assert_eq!(
+                    more_bits_than(x, k),
+                    x.count_ones() as usize > k,
+                    "{x:#x} {k}"
+                );
+            }
+        }
+    }
 }

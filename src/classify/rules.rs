@@ -239,7 +239,7 @@ pub(crate) struct Term {
 pub(crate) struct FuzzyWord {
     pub id: u32,
     pub stem: String,
-    pub mask: u32,
+    /// Its letter mask is kept apart, in `Rules::fuzzy_masks`.
     pub counts: [u8; 32],
 }
 
@@ -255,6 +255,9 @@ pub struct Rules {
     pub(crate) vocab: FastMap<String, u32>,
     /// Stems open to typo matching, bucketed by length in bytes.
     pub(crate) fuzzy: Vec<Vec<FuzzyWord>>,
+    /// The letter masks of `fuzzy`, bucket by bucket in the same order: the
+    /// first test reads these packed together instead of a whole word each.
+    pub(crate) fuzzy_masks: Vec<Vec<u32>>,
     /// Word id -> English terms whose first word it is.
     pub(crate) en_first: Vec<Vec<EnStart>>,
     /// Japanese atoms (compact normalised substrings).
@@ -753,10 +756,11 @@ impl Rules {
         if s.len() >= 6 {
             if self.fuzzy.len() <= s.len() {
                 self.fuzzy.resize(s.len() + 1, Vec::new());
+                self.fuzzy_masks.resize(s.len() + 1, Vec::new());
             }
+            self.fuzzy_masks[s.len()].push(letter_mask(&s));
             self.fuzzy[s.len()].push(FuzzyWord {
                 id,
-                mask: letter_mask(&s),
                 counts: letter_counts(&s),
                 stem: s.clone(),
             });
