@@ -101,7 +101,7 @@ fn leading_quote_block_len(lines: &[&str]) -> usize {
 fn first_marker(lines: &[&str]) -> Option<usize> {
     for (i, raw) in lines.iter().enumerate() {
         let line = raw.trim();
-        if line.is_empty() {
+        if line.is_empty() || !may_be_marker(line) {
             continue;
         }
         if is_quote_line(line) || is_separator(line) {
@@ -129,6 +129,29 @@ fn first_marker(lines: &[&str]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Whether a trimmed, non-empty line can start any marker [`first_marker`]
+/// looks for, from its first and last characters: a quote mark, a rule or
+/// `*` (separators, bold header keys), a digit (a date), a colon at the end
+/// (attributions), or the first letter of a separator, "On" or a From key.
+fn may_be_marker(line: &str) -> bool {
+    if line.ends_with([':', '：']) {
+        return true;
+    }
+    let Some(first) = line.chars().next() else {
+        return false;
+    };
+    if matches!(first, '>' | '＞' | '-' | '=' | '_' | '－' | '―' | '*') || first.is_ascii_digit()
+    {
+        return true;
+    }
+    lower::first_lower(line).is_some_and(|f| {
+        matches!(
+            f,
+            'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以' | '差' | '送'
+        )
+    })
 }
 
 fn previous_nonblank(lines: &[&str], i: usize) -> Option<usize> {
