@@ -38,12 +38,14 @@ pub(crate) fn strong_signals(
 
 fn header_signals(inbound: &Inbound) -> Vec<String> {
     let mut out = Vec::new();
-    for (name, value) in &inbound.headers {
-        let v = value.trim();
-        let is = |words: &[&str]| words.iter().any(|w| v.eq_ignore_ascii_case(w));
-        let hit = match name.as_str() {
+    for h in inbound.headers.iter() {
+        // The name decides first: only the few values asked about are decoded.
+        let name = h.name;
+        let v = || h.value().trim();
+        let is = |words: &[&str]| words.iter().any(|w| v().eq_ignore_ascii_case(w));
+        let hit = match name {
             // RFC 3834: anything but "no" is automatic.
-            "auto-submitted" => v
+            "auto-submitted" => v()
                 .split(';')
                 .next()
                 .is_some_and(|t| !t.trim().eq_ignore_ascii_case("no")),

@@ -7,7 +7,7 @@
 //! the compact text looks up every char bigram in the atom index and checks
 //! the atoms starting there. Both paths touch only terms that can match.
 
-use super::rules::{NOT_WORD, Rules, TermKind, bigram_key};
+use super::rules::{EnStart, NOT_WORD, Rules, TermKind, bigram_key};
 use super::text::{compact, ends_sentence, for_each_token, letter_counts, letter_mask, stem};
 
 /// One occurrence of a term.
@@ -32,7 +32,9 @@ pub(crate) fn find(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
 /// The rule word a text word stands for: same stem, or (for long words) a
 /// stem one edit away — "authenticater" is "authenticator", "recieved" is
 /// "received". Short words must match exactly: "lock"/"look" are different.
-fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
+/// `memo` keeps the typo search's answers for this text: a long word the
+/// rules do not know is often written more than once.
+fn word_id<'a>(rules: &Rules, raw: &'a str, memo: &mut Vec<(&'a str, Option<u32>)>) -> Option<u32> {
     let s = stem(raw);
     if let Some(id) = rules.vocab.get(s.as_ref()) {
         return Some(*id);
@@ -41,29 +43,52 @@ fn word_id(rules: &Rules, raw: &str) -> Option<u32> {
     if min == 0 || raw.len() < min || s.len() < 6 || !s.is_ascii() {
         return None;
     }
+    if let Some(&(_, id)) = memo.iter().find(|(w, _)| *w == raw) {
+        return id;
+    }
+    let id = fuzzy_id(rules, &s);
+    memo.push((raw, id));
+    id
+}
+
+/// `x.count_ones() > k`, by clearing the lowest set bit `k` times: a few
+/// instructions where the portable popcount takes a dozen.
+fn more_bits_than(mut x: u32, k: usize) -> bool {
+    for _ in 0..k {
+        x &= x.wrapping_sub(1);
+    }
+    x != 0
+}
+
+/// The rule word whose stem is nearest `s` within the allowed edits.
+fn fuzzy_id(rules: &Rules, s: &str) -> Option<u32> {
     // Two edits only for long words, where two typos still leave the word unmistakable.
     let max_edits = if s.len() >= 12 { 2 } else { 1 };
-    let mask = letter_mask(&s);
-    let counts = letter_counts(&s);
+    let mask = letter_mask(s);
+    let counts = letter_counts(s);
     let mut best: Option<(usize, u32)> = None;
     let lengths = s.len().saturating_sub(max_edits)..=s.len() + max_edits;
-    let candidates = lengths.filter_map(|l| rules.fuzzy.get(l)).flatten();
+    let buckets = lengths.filter_map(|l| Some((rules.fuzzy_masks.get(l)?, rules.fuzzy.get(l)?)));
+    let candidates = buckets.flat_map(|(masks, words)| {
+        masks
+            .iter()
+            .zip(words)
+            .filter(move |(m, _)| !more_bits_than(*m ^ mask, 2 * max_edits))
+            .map(|(_, fw)| fw)
+    });
     for fw in candidates {
-        if (fw.mask ^ mask).count_ones() as usize > 2 * max_edits {
-            continue;
-        }
         // One edit changes the letter counts by at most two (a swap by none):
         // a cheap lower bound that spares most edit-distance computations.
-        let count_diff: usize = (fw.counts.iter().zip(&counts))
-            .map(|(a, b)| usize::from(a.abs_diff(*b)))
+        let count_diff: u32 = (fw.counts.iter().zip(&counts))
+            .map(|(a, b)| u32::from(a.abs_diff(*b)))
             .sum();
-        if count_diff.div_ceil(2) > max_edits {
+        if count_diff.div_ceil(2) as usize > max_edits {
             continue;
         }
-        let d = strsim::damerau_levenshtein(&s, &fw.stem);
+        let d = strsim::damerau_levenshtein(s, &fw.stem);
         // Six-letter stems only forgive a swapped pair ("reciev"): one changed
         // letter there too often makes another word ("attach"/"attack").
-        if d == 1 && s.len().min(fw.stem.len()) < 7 && strsim::levenshtein(&s, &fw.stem) != 2 {
+        if d == 1 && s.len().min(fw.stem.len()) < 7 && strsim::levenshtein(s, &fw.stem) != 2 {
             continue;
         }
         if d <= max_edits && best.is_none_or(|(bd, _)| d < bd) {
@@ -89,10 +114,11 @@ struct Word {
 
 fn words(rules: &Rules, norm: &str) -> Vec<Word> {
     let mut words = Vec::with_capacity(norm.len() / 5);
+    let mut memo = Vec::new();
     for_each_token(norm, |t| {
         let cue = rules.cue(t.raw);
         words.push(Word {
-            id: word_id(rules, t.raw),
+            id: word_id(rules, t.raw, &mut memo),
             clause: t.clause,
             not: cue.not,
             negator: cue.negator,
@@ -103,7 +129,7 @@ fn words(rules: &Rules, norm: &str) -> Vec<Word> {
 
 fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
     let words = words(rules, norm);
-    let empty: &[u32] = &[];
+    let empty: &[EnStart] = &[];
     for (i, word) in words.iter().enumerate() {
         let by_word = word
             .id
@@ -113,7 +139,22 @@ fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
         } else {
             empty
         };
-        for &tid in by_word.iter().chain(by_not) {
+        for start in by_word.iter().chain(by_not) {
+            // The term's second word must follow at once, in the same clause.
+            if let Some(next) = start.next {
+                let follows = words.get(i + 1).is_some_and(|w| {
+                    w.clause == word.clause
+                        && if next == NOT_WORD {
+                            w.not
+                        } else {
+                            w.id == Some(next)
+                        }
+                });
+                if !follows {
+                    continue;
+                }
+            }
+            let tid = start.term;
             let TermKind::En(segs) = &rules.terms[tid as usize].kind else {
                 continue;
             };
@@ -173,19 +214,22 @@ fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
     if chars.len() < 2 {
         return;
     }
-    // (atom, start, end) in char positions, in text order.
+    // (atom, start, end) in char positions, in text order (by start).
     let mut occ: Vec<(u32, usize, usize)> = Vec::new();
-    for i in 0..chars.len() - 1 {
-        if !rules.ja_starts.may_contain(chars[i]) {
+    for (i, pair) in chars.windows(2).enumerate() {
+        let &[a, b] = pair else { continue };
+        if !rules.ja_starts.may_contain(a) || !rules.ja_pairs.may_contain(a, b) {
             continue;
         }
-        let Some(list) = rules.ja_bigram.get(&bigram_key(chars[i], chars[i + 1])) else {
+        let Some(list) = rules.ja_bigram.get(&bigram_key(a, b)) else {
             continue;
         };
-        for &a in list {
-            let atom = &rules.ja_atoms[a as usize];
-            if chars[i..].starts_with(atom) {
-                occ.push((a, i, i + atom.len()));
+        let rest = chars.get(i..).unwrap_or_default();
+        for &atom_id in list {
+            let atom = &rules.ja_atoms[atom_id as usize];
+            // The bigram matched: compare from the third char, in place.
+            if rest.len() >= atom.len() && rest.iter().zip(atom).skip(2).all(|(x, y)| x == y) {
+                occ.push((atom_id, i, i + atom.len()));
             }
         }
     }
@@ -214,9 +258,14 @@ fn chain_ja(
 ) -> Option<usize> {
     for &next in &atoms[1..] {
         let limit = end + rules.settings.ja_gap;
+        // `occ` is in start order: the window [end, limit] is one run of it.
+        let from = occ.partition_point(|(_, s, _)| *s < end);
         let &(_, _, e) = occ
+            .get(from..)
+            .unwrap_or_default()
             .iter()
-            .filter(|(a, s, _)| *a == next && *s >= end && *s <= limit)
+            .take_while(|(_, s, _)| *s <= limit)
+            .filter(|(a, _, _)| *a == next)
             .find(|(_, s, _)| !chars[end..*s].iter().any(|c| ends_sentence(*c)))?;
         end = e;
     }
@@ -230,6 +279,11 @@ fn negated_after(rules: &Rules, chars: &[char], end: usize) -> bool {
             return false;
         }
         let rest = &chars[pos..];
+        if let Some(starts) = &rules.ja_negator_starts
+            && !rest.first().is_some_and(|c| starts.may_contain(*c))
+        {
+            continue;
+        }
         // The first char rules out most cues before a whole comparison.
         if rules
             .ja_negators
@@ -240,4 +294,22 @@ fn negated_after(rules: &Rules, chars: &[char], end: usize) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::more_bits_than;
+
+    #[test]
+    fn bit_bound_is_popcount() {
+        for x in [0u32, 1, 2, 3, 7, 0x8000_0001, 0xF0, u32::MAX, 0x1010, 0x111] {
+            for k in 0..6 {
+                assert_eq!(
+                    more_bits_than(x, k),
+                    x.count_ones() as usize > k,
+                    "{x:#x} {k}"
+                );
+            }
+        }
+    }
 }

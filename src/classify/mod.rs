@@ -44,8 +44,9 @@ pub fn classify(inbound: &Inbound, rules: &Rules) -> Verdict {
     }
     let body = text::normalize(&text::own_text(&inbound.new_text));
 
-    let mut subject_hits = Vec::new();
-    let mut body_hits = Vec::new();
+    // Sized for a typical mail's hits, so they rarely grow.
+    let mut subject_hits = Vec::with_capacity(8);
+    let mut body_hits = Vec::with_capacity(32);
     matcher::find(rules, subject, &mut subject_hits);
     matcher::find(rules, &body, &mut body_hits);
     let scored = score(rules, subject_weight, &subject_hits, &body_hits);
@@ -143,10 +144,10 @@ fn score<'r>(
     body_hits: &[Hit],
 ) -> Scored<'r> {
     let mut scores = vec![0.0f32; rules.categories.len()];
-    let mut evidence = Vec::new();
+    let mut evidence = Vec::with_capacity(subject_hits.len() + body_hits.len());
     // Each term counts once: in the subject if it is there un-negated, else
     // in the body. A `once` group counts only its first (best-placed) term.
-    let mut seen_terms: Vec<u32> = Vec::new();
+    let mut seen_terms: Vec<u32> = Vec::with_capacity(subject_hits.len() + body_hits.len());
     let mut seen_groups: Vec<u32> = Vec::new();
     for (hits, place, factor) in [(subject_hits, 0, subject_weight), (body_hits, 1, 1.0)] {
         for h in hits.iter().filter(|h| !h.negated) {

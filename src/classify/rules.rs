@@ -21,19 +21,58 @@ pub(crate) struct FastHasher(u64);
 
 impl Hasher for FastHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The table takes bits from both ends: mix the high ones down.
+        let h = self.0;
+        (h ^ h >> 29).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ h >> 32
     }
     fn write(&mut self, bytes: &[u8]) {
+        // Eight bytes a step: a rule word is one or two steps.
         let mut h = self.0 ^ 0xcbf2_9ce4_8422_2325;
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            h = (h ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .rotate_left(31);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            h = (h ^ tail_word(rest) ^ (rest.len() as u64) << 56)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .rotate_left(31);
         }
         self.0 = h;
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0 ^ n)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             .rotate_left(29);
+    }
+}
+
+/// The last 1 to 7 bytes as one number, read in place (copying them into a
+/// zeroed buffer stalled the load that followed): two overlapping 4-byte
+/// reads, or first, middle and last byte; with the length mixed in by the
+/// caller, different tails give different numbers.
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    let byte = |i: usize| u64::from(rest.get(i).copied().unwrap_or(0));
+    let le32 = |s: Option<&[u8]>| {
+        u64::from(
+            s.and_then(|s| s.try_into().ok())
+                .map_or(0, u32::from_le_bytes),
+        )
+    };
+    if n >= 4 {
+        le32(rest.get(..4)) | le32(rest.get(n - 4..)) << 32
+    } else if n > 0 {
+        byte(0) | byte(n / 2) << 8 | byte(n - 1) << 16
+    } else {
+        0
     }
 }
 
@@ -200,8 +239,8 @@ pub(crate) struct Term {
 pub(crate) struct FuzzyWord {
     pub id: u32,
     pub stem: String,
-    pub mask: u32,
-    pub counts: [u8; 27],
+    /// Its letter mask is kept apart, in `Rules::fuzzy_masks`.
+    pub counts: [u8; 32],
 }
 
 /// The classification rules, read from `config/rules.toml` and compiled.
@@ -216,8 +255,11 @@ pub struct Rules {
     pub(crate) vocab: FastMap<String, u32>,
     /// Stems open to typo matching, bucketed by length in bytes.
     pub(crate) fuzzy: Vec<Vec<FuzzyWord>>,
+    /// The letter masks of `fuzzy`, bucket by bucket in the same order: the
+    /// first test reads these packed together instead of a whole word each.
+    pub(crate) fuzzy_masks: Vec<Vec<u32>>,
     /// Word id -> English terms whose first word it is.
-    pub(crate) en_first: Vec<Vec<u32>>,
+    pub(crate) en_first: Vec<Vec<EnStart>>,
     /// Japanese atoms (compact normalised substrings).
     pub(crate) ja_atoms: Vec<Vec<char>>,
     /// First two chars of an atom -> atoms starting with them.
@@ -225,6 +267,9 @@ pub struct Rules {
     /// The first chars of the atoms: most text positions are ruled out here,
     /// before the bigram lookup.
     pub(crate) ja_starts: CharFilter,
+    /// The first two chars of the atoms, hashed: most of the positions left
+    /// are ruled out here, before hashing into `ja_bigram`.
+    pub(crate) ja_pairs: PairFilter,
     /// Atom id -> Japanese terms whose first segment it is.
     pub(crate) ja_first: Vec<Vec<u32>>,
     /// English negation cues and the words `{not}` stands for (normalised
@@ -234,11 +279,24 @@ pub struct Rules {
     /// are ruled out without hashing them.
     cue_shapes: Vec<u32>,
     /// English terms whose first word is `{not}`.
-    pub(crate) not_first: Vec<u32>,
+    pub(crate) not_first: Vec<EnStart>,
     /// Every (category, term) compiled so far, to drop duplicates.
     compiled: std::collections::HashSet<(usize, TermKind)>,
     /// Japanese negation cues (compact normalised).
     pub(crate) ja_negators: Vec<Vec<char>>,
+    /// The first chars of `ja_negators`, so most positions after a term skip
+    /// the comparisons; `None` when a cue is empty (it matches anywhere).
+    pub(crate) ja_negator_starts: Option<CharFilter>,
+}
+
+/// An English term listed under its first word, with the word right after
+/// it (when its first segment has two or more): most candidates are ruled
+/// out by the next text word without reading the term.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EnStart {
+    pub term: u32,
+    /// A word id or [`NOT_WORD`].
+    pub next: Option<u32>,
 }
 
 /// What an English word is to negation.
@@ -304,6 +362,31 @@ impl CharFilter {
 
     pub(crate) fn may_contain(&self, c: char) -> bool {
         let k = u32::from(c) as usize & 0xFFFF;
+        self.0.get(k >> 6).is_some_and(|w| w >> (k & 63) & 1 == 1)
+    }
+}
+
+/// A set of char pairs kept by a 16-bit hash of the pair (8 KiB), like
+/// [`CharFilter`]: false positives only.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PairFilter(Vec<u64>);
+
+impl PairFilter {
+    fn slot(a: char, b: char) -> usize {
+        let h = (u32::from(a).wrapping_mul(0x9E37_79B1) ^ u32::from(b)).wrapping_mul(0x85EB_CA6B);
+        (h >> 16) as usize
+    }
+
+    fn insert(&mut self, a: char, b: char) {
+        if self.0.is_empty() {
+            self.0 = vec![0; 1 << 10];
+        }
+        let k = Self::slot(a, b);
+        self.0[k >> 6] |= 1 << (k & 63);
+    }
+
+    pub(crate) fn may_contain(&self, a: char, b: char) -> bool {
+        let k = Self::slot(a, b);
         self.0.get(k >> 6).is_some_and(|w| w >> (k & 63) & 1 == 1)
     }
 }
@@ -494,6 +577,14 @@ impl Rules {
             ..Rules::default()
         };
         rules.cue_shapes = cue_shapes(&rules.en_cues);
+        rules.ja_negator_starts =
+            rules
+                .ja_negators
+                .iter()
+                .try_fold(CharFilter::default(), |mut starts, cue| {
+                    starts.insert(*cue.first()?);
+                    Some(starts)
+                });
 
         let group_once = s.group_once.unwrap_or(false);
         let mut next_group = 0u32;
@@ -633,8 +724,16 @@ impl Rules {
         }
         let id = self.terms.len() as u32;
         match &kind {
-            TermKind::En(segs) if segs[0][0] == NOT_WORD => self.not_first.push(id),
-            TermKind::En(segs) => self.en_first[segs[0][0] as usize].push(id),
+            TermKind::En(segs) => {
+                let start = EnStart {
+                    term: id,
+                    next: segs[0].get(1).copied(),
+                };
+                match segs[0][0] {
+                    NOT_WORD => self.not_first.push(start),
+                    first => self.en_first[first as usize].push(start),
+                }
+            }
             TermKind::Ja(atoms) => self.ja_first[atoms[0] as usize].push(id),
         }
         self.terms.push(Term {
@@ -657,10 +756,11 @@ impl Rules {
         if s.len() >= 6 {
             if self.fuzzy.len() <= s.len() {
                 self.fuzzy.resize(s.len() + 1, Vec::new());
+                self.fuzzy_masks.resize(s.len() + 1, Vec::new());
             }
+            self.fuzzy_masks[s.len()].push(letter_mask(&s));
             self.fuzzy[s.len()].push(FuzzyWord {
                 id,
-                mask: letter_mask(&s),
                 counts: letter_counts(&s),
                 stem: s.clone(),
             });
@@ -679,6 +779,7 @@ impl Rules {
             .or_default()
             .push(id);
         self.ja_starts.insert(chars[0]);
+        self.ja_pairs.insert(chars[0], chars[1]);
         self.ja_atoms.push(chars);
         self.ja_first.push(Vec::new());
         id

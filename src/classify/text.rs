@@ -26,13 +26,31 @@ pub fn normalize(s: &str) -> String {
     // the others are looked up in the tables.
     let quick = is_nfkc_quick(s.chars().map(|c| if is_stable(c) { 'a' } else { c }));
     if quick == IsNormalized::Yes {
-        for c in s.chars() {
+        // Runs of characters that fold to themselves are copied whole.
+        let mut run = 0;
+        for (i, c) in s.char_indices() {
+            if folds_to_itself(c) {
+                continue;
+            }
+            out.push_str(s.get(run..i).unwrap_or_default());
             push_folded(&mut out, c);
+            run = i + c.len_utf8();
         }
+        out.push_str(s.get(run..).unwrap_or_default());
     } else {
         push_nfkc(&mut out, s);
     }
     out
+}
+
+/// Whether [`push_folded`] pushes `c` itself: ASCII other than capitals and
+/// the backtick, and the caseless CJK block it passes through.
+fn folds_to_itself(c: char) -> bool {
+    if c.is_ascii() {
+        !c.is_ascii_uppercase() && c != '`'
+    } else {
+        ('\u{2E80}'..='\u{FE4F}').contains(&c)
+    }
 }
 
 /// Lower case and apostrophe folding of one character of normalised text.
@@ -56,6 +74,9 @@ fn push_folded(out: &mut String, c: char) {
 /// anything else (half-width kana, combining marks, ①) go through NFKC.
 fn push_nfkc(out: &mut String, s: &str) {
     let mut chars = s.char_indices().peekable();
+    // Start of the run of stable characters that fold to themselves, copied
+    // whole when something else comes.
+    let mut run = 0;
     while let Some((start, c)) = chars.next() {
         let mut end = start + c.len_utf8();
         while let Some(&(i, d)) = chars.peek() {
@@ -66,6 +87,11 @@ fn push_nfkc(out: &mut String, s: &str) {
             chars.next();
         }
         let single = end == start + c.len_utf8();
+        if single && is_stable(c) && folds_to_itself(c) {
+            continue;
+        }
+        out.push_str(s.get(run..start).unwrap_or_default());
+        run = end;
         if single && is_stable(c) {
             // Its own NFKC form, and caseless apart from ASCII.
             push_folded(out, c);
@@ -79,23 +105,39 @@ fn push_nfkc(out: &mut String, s: &str) {
             }
         }
     }
+    out.push_str(s.get(run..).unwrap_or_default());
 }
 
 /// Characters that are their own NFKC form in any context, start a
 /// normalisation piece (canonical combining class 0, nothing composes with
 /// them) and have no case: ASCII, hiragana, katakana, CJK ideographs and the
 /// common CJK punctuation. Checked against the Unicode tables in the tests.
+///
+/// It runs on every character, twice: the U+3000 block is one bit table
+/// instead of a chain of range tests.
 fn is_stable(c: char) -> bool {
-    matches!(c,
-        '\0'..='\u{7F}'
-        | '\u{3001}'..='\u{3002}'
-        | '\u{3005}'
-        | '\u{3008}'..='\u{3011}'
-        | '\u{3041}'..='\u{3096}'
-        | '\u{30A1}'..='\u{30FA}'
-        | '\u{30FC}'
-        | '\u{4E00}'..='\u{9FFF}')
+    let u = u32::from(c);
+    if u < 0x80 || u.wrapping_sub(0x4E00) <= 0x9FFF - 0x4E00 {
+        return true;
+    }
+    u >> 8 == 0x30 && STABLE_3000[(u as usize >> 6) & 3] >> (u & 63) & 1 == 1
 }
+
+/// The stable characters of U+3000 to U+30FF, one bit each:
+/// 、。 々 〈…】 hiragana ぁ…ゖ, katakana ァ…ヺ and ー.
+const STABLE_3000: [u64; 4] = {
+    let mut bits = [0u64; 4];
+    let mut u = 0usize;
+    while u < 0x100 {
+        let stable =
+            matches!(u, 0x01..=0x02 | 0x05 | 0x08..=0x11 | 0x41..=0x96 | 0xA1..=0xFA | 0xFC);
+        if stable {
+            bits[u >> 6] |= 1 << (u & 63);
+        }
+        u += 1;
+    }
+    bits
+};
 
 /// The NFKC form of full-width ASCII (`Ａ` → `A`) and the ideographic space,
 /// common in Japanese mail: one ASCII character each.
@@ -147,7 +189,8 @@ pub fn is_reply(subject: &str) -> bool {
 /// "From:/Sent:" blocks, their Japanese forms). Running it on an already
 /// stripped text changes nothing, so it is always applied.
 pub fn own_text(body: &str) -> String {
-    let mut out = String::with_capacity(body.len());
+    // Each kept line gets a line feed: one more than the body may have.
+    let mut out = String::with_capacity(body.len() + 1);
     let mut lines = body.lines();
     while let Some(line) = lines.next() {
         let t = line.trim();
@@ -165,13 +208,16 @@ pub fn own_text(body: &str) -> String {
 }
 
 fn is_quote_header<'a>(t: &str, rest: impl Iterator<Item = &'a str>) -> bool {
-    // Cheap gate first: every marker starts with one of these or ends with a colon.
-    let first = t.chars().next().unwrap_or(' ');
-    if !matches!(
-        first,
-        '-' | '_' | 'o' | 'O' | 'b' | 'B' | 'f' | 'F' | '差' | '送'
-    ) && !t.ends_with(':')
-        && !t.ends_with('：')
+    // Outlook's header block starts with one of these.
+    const HEADER_START: [&str; 5] = ["from:", "差出人:", "差出人：", "送信者:", "送信元:"];
+    // Cheap gate first, without a lower-cased copy: every marker below
+    // starts with `-` or `_`, ends with a colon, or starts with "begin
+    // forwarded message" or a header-block key.
+    if !t.ends_with([':', '：'])
+        && !t.starts_with(['-', '_'])
+        && !(lower::first_lower(t).is_some_and(|c| matches!(c, 'b' | 'f' | '差' | '送'))
+            && (lower::starts_with(t, "begin forwarded message")
+                || HEADER_START.iter().any(|h| lower::starts_with(t, h))))
     {
         return false;
     }
@@ -201,10 +247,9 @@ fn is_quote_header<'a>(t: &str, rest: impl Iterator<Item = &'a str>) -> bool {
         return true;
     }
     // Outlook's header block: "From: …" followed closely by "Sent:"/"Date:"/"To:".
-    let header_start = ["from:", "差出人:", "差出人：", "送信者:", "送信元:"];
-    if header_start.iter().any(|h| lower.starts_with(h)) {
+    if HEADER_START.iter().any(|h| lower.starts_with(h)) {
         return rest.take(4).any(|l| {
-            let l = l.trim().to_lowercase();
+            let l = l.trim();
             [
                 "sent:",
                 "date:",
@@ -217,7 +262,7 @@ fn is_quote_header<'a>(t: &str, rest: impl Iterator<Item = &'a str>) -> bool {
                 "送信日時：",
             ]
             .iter()
-            .any(|h| l.starts_with(h))
+            .any(|h| lower::starts_with(l, h))
         });
     }
     false
@@ -242,14 +287,32 @@ pub fn tokenize(norm: &str) -> Vec<Token<'_>> {
 }
 
 /// [`tokenize`], handing each word to `f` instead of collecting them.
+///
+/// Walks bytes, not chars: a non-ASCII character (Japanese text) only ends
+/// the word and the clause, so a whole run of them is skipped at once and
+/// counts as one clause break (clause numbers are only compared for
+/// equality: a break is a break).
 pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
     let mut clause = 0u32;
     let mut start: Option<usize> = None;
     let mut prev_newline = false;
     let bytes = norm.as_bytes();
-    for (i, c) in norm.char_indices() {
-        let word_char = c.is_ascii_alphanumeric()
-            || (c == '\''
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if !b.is_ascii() {
+            if let Some(s) = start.take() {
+                f(Token {
+                    raw: norm.get(s..i).unwrap_or_default(),
+                    clause,
+                });
+            }
+            clause += 1;
+            prev_newline = false;
+            i = next_ascii(bytes, i);
+            continue;
+        }
+        let word_char = b.is_ascii_alphanumeric()
+            || (b == b'\''
                 && start.is_some()
                 && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic));
         if word_char {
@@ -257,39 +320,59 @@ pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
                 start = Some(i);
             }
             prev_newline = false;
+            i += 1;
             continue;
         }
         if let Some(s) = start.take() {
             f(Token {
-                raw: &norm[s..i],
+                raw: norm.get(s..i).unwrap_or_default(),
                 clause,
             });
         }
-        let breaks = match c {
-            '\n' => {
+        let breaks = match b {
+            b'\n' => {
                 let blank = prev_newline;
                 prev_newline = true;
                 blank
             }
-            ' ' | '\t' | '\r' | '-' | '/' | '"' | '\'' | '*' => false,
-            c if c.is_ascii() => {
-                matches!(c, '.' | ',' | ';' | ':' | '!' | '?' | '(' | ')' | '[' | ']')
-            }
-            _ => true,
+            b' ' | b'\t' | b'\r' | b'-' | b'/' | b'"' | b'\'' | b'*' => false,
+            b => matches!(
+                b,
+                b'.' | b',' | b';' | b':' | b'!' | b'?' | b'(' | b')' | b'[' | b']'
+            ),
         };
-        if c != '\n' && c != '\r' && c != ' ' && c != '\t' {
+        if !matches!(b, b'\n' | b'\r' | b' ' | b'\t') {
             prev_newline = false;
         }
         if breaks {
             clause += 1;
         }
+        i += 1;
     }
     if let Some(s) = start {
         f(Token {
-            raw: &norm[s..],
+            raw: norm.get(s..).unwrap_or_default(),
             clause,
         });
     }
+}
+
+/// The index of the first ASCII byte at or after `from` (or the length),
+/// eight bytes at a time.
+fn next_ascii(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    let rest = bytes.get(from..).unwrap_or_default();
+    for chunk in rest.chunks_exact(8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        if word & 0x8080_8080_8080_8080 != 0x8080_8080_8080_8080 {
+            break;
+        }
+        i += 8;
+    }
+    while bytes.get(i).is_some_and(|b| !b.is_ascii()) {
+        i += 1;
+    }
+    i
 }
 
 /// A light suffix stemmer, applied alike to rule words and text words so
@@ -301,21 +384,25 @@ pub fn stem(word: &str) -> Cow<'_, str> {
     if !w.is_ascii() {
         return Cow::Borrowed(w);
     }
-    for (suffix, replacement) in [("ies", "y"), ("ied", "y")] {
-        if let Some(s) = w.strip_suffix(suffix)
-            && s.len() >= 2
-        {
-            return Cow::Owned(format!("{s}{replacement}"));
-        }
-    }
+    // Every suffix below ends in one of these letters: most words skip the
+    // suffix tests.
     let mut s = w;
-    for suffix in ["ing", "ed", "es", "s", "e"] {
-        if let Some(rest) = s.strip_suffix(suffix)
-            && rest.len() >= 3
-            && !(suffix == "s" && rest.ends_with('s'))
-        {
-            s = rest;
-            break;
+    if matches!(w.as_bytes().last(), Some(b's' | b'd' | b'g' | b'e')) {
+        for (suffix, replacement) in [("ies", "y"), ("ied", "y")] {
+            if let Some(s) = w.strip_suffix(suffix)
+                && s.len() >= 2
+            {
+                return Cow::Owned(format!("{s}{replacement}"));
+            }
+        }
+        for suffix in ["ing", "ed", "es", "s", "e"] {
+            if let Some(rest) = s.strip_suffix(suffix)
+                && rest.len() >= 3
+                && !(suffix == "s" && rest.ends_with('s'))
+            {
+                s = rest;
+                break;
+            }
         }
     }
     let b = s.as_bytes();
@@ -342,10 +429,11 @@ pub fn ends_sentence(c: char) -> bool {
     matches!(c, '。' | '!' | '?' | '.' | '\u{FF61}')
 }
 
-/// How often each letter a–z occurs (anything else counted together in the
-/// last slot): a lower bound on edit distance, see `matcher::word_id`.
-pub fn letter_counts(s: &str) -> [u8; 27] {
-    let mut counts = [0u8; 27];
+/// How often each letter a–z occurs (anything else counted together in slot
+/// 26; the last five stay 0, a width the compiler compares in one vector):
+/// a lower bound on edit distance, see `matcher::word_id`.
+pub fn letter_counts(s: &str) -> [u8; 32] {
+    let mut counts = [0u8; 32];
     for b in s.bytes() {
         let slot = if b.is_ascii_lowercase() {
             usize::from(b - b'a')
@@ -389,6 +477,22 @@ mod tests {
                 .for_each(|c| push_folded(&mut out, c));
         }
         out
+    }
+
+    #[test]
+    fn stable_table_is_the_listed_ranges() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let listed = matches!(c,
+                '\0'..='\u{7F}'
+                | '\u{3001}'..='\u{3002}'
+                | '\u{3005}'
+                | '\u{3008}'..='\u{3011}'
+                | '\u{3041}'..='\u{3096}'
+                | '\u{30A1}'..='\u{30FA}'
+                | '\u{30FC}'
+                | '\u{4E00}'..='\u{9FFF}');
+            assert_eq!(is_stable(c), listed, "{c:?}");
+        }
     }
 
     #[test]

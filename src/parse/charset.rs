@@ -4,7 +4,9 @@
 //! charset produces replacement characters.
 
 use encoding_rs::{EUC_JP, Encoding, ISO_2022_JP, SHIFT_JIS, UTF_8};
+use memchr::memmem::Finder;
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// Labels mail-parser 0.11 does not know, mapped to ones it does.
 /// Longest first, so `iso-2022-jp-ms` is not taken for `iso-2022-jp`.
@@ -37,16 +39,67 @@ pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
     Encoding::for_label(canonical_label(label).as_bytes())
 }
 
+/// Where charset labels can start in a raw mail, found once and shared by
+/// the alias rewrite and the unknown-charset check (`sanity`): the `=` of
+/// every `charset=` (any case) and the start of every `=?` (an encoded
+/// word), each list in order. Searching for `t=` / `T=` and `=?` skips the
+/// dense `=XX` of quoted-printable bodies that a scan for `=` stopped at.
+#[derive(Debug, Default)]
+pub struct LabelSites {
+    pub params: Vec<usize>,
+    pub words: Vec<usize>,
+}
+
+static T_EQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"t="));
+static UPPER_T_EQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"T="));
+static WORD_START: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"=?"));
+
+impl LabelSites {
+    pub fn find(raw: &[u8]) -> LabelSites {
+        let mut params: Vec<usize> = T_EQ
+            .find_iter(raw)
+            .chain(UPPER_T_EQ.find_iter(raw))
+            .map(|t| t + 1)
+            .filter(|&eq| {
+                eq.checked_sub(7)
+                    .and_then(|start| raw.get(start..eq))
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"charset"))
+            })
+            .collect();
+        params.sort_unstable();
+        LabelSites {
+            params,
+            words: WORD_START.find_iter(raw).collect(),
+        }
+    }
+}
+
 /// Rewrite charset aliases in the raw mail where the label is a charset:
 /// after `charset=`, `charset="` or `=?` (an encoded word). Returns the
 /// rewritten bytes and one problem line per distinct rewrite.
+#[cfg(test)]
 pub fn rewrite_aliases(raw: &[u8]) -> (Cow<'_, [u8]>, Vec<String>) {
+    rewrite_aliases_at(raw, &LabelSites::find(raw))
+}
+
+/// [`rewrite_aliases`] with the label sites already found.
+pub fn rewrite_aliases_at<'a>(raw: &'a [u8], sites: &LabelSites) -> (Cow<'a, [u8]>, Vec<String>) {
+    // Where a label would start: after `charset=` or `charset="`, after `=?`.
+    let mut starts: Vec<usize> = sites
+        .params
+        .iter()
+        .map(|&eq| eq + 1 + usize::from(raw.get(eq + 1) == Some(&b'"')))
+        .chain(sites.words.iter().map(|&w| w + 2))
+        .collect();
+    if starts.is_empty() {
+        return (Cow::Borrowed(raw), Vec::new());
+    }
+    starts.sort_unstable();
     let mut out: Option<Vec<u8>> = None;
     let mut problems: Vec<String> = Vec::new();
-    // Copied up to here; an alias can only follow one of `? = "`.
+    // Copied up to here.
     let mut done = 0;
-    for pos in memchr::memchr3_iter(b'?', b'=', b'"', raw) {
-        let i = pos + 1;
+    for i in starts {
         if i < done {
             continue;
         }
@@ -71,26 +124,13 @@ pub fn rewrite_aliases(raw: &[u8]) -> (Cow<'_, [u8]>, Vec<String>) {
     }
 }
 
-/// An alias starting at `i`, if it sits in a charset position and ends there.
+/// An alias starting at `i` (a label position) and ending there.
 fn alias_at(raw: &[u8], i: usize) -> Option<(&'static str, &'static str)> {
-    // Every alias starts with one of these letters: most `=` (base64
-    // padding, quoted-printable) are ruled out by the byte after them.
+    // Every alias starts with one of these letters.
     if !matches!(
         raw.get(i)?.to_ascii_lowercase(),
         b'x' | b'i' | b's' | b'e' | b'w' | b'c'
     ) {
-        return None;
-    }
-    let prev = *raw.get(i.checked_sub(1)?)?;
-    let in_position = match prev {
-        b'?' => i >= 2 && raw.get(i - 2) == Some(&b'='),
-        b'=' => ends_with_ci(raw.get(..i - 1)?, b"charset"),
-        b'"' => {
-            i >= 2 && raw.get(i - 2) == Some(&b'=') && ends_with_ci(raw.get(..i - 2)?, b"charset")
-        }
-        _ => false,
-    };
-    if !in_position {
         return None;
     }
     ALIASES.iter().copied().find(|(alias, _)| {
@@ -101,13 +141,6 @@ fn alias_at(raw: &[u8], i: usize) -> Option<(&'static str, &'static str)> {
                 .get(end)
                 .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
     })
-}
-
-fn ends_with_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.len() >= needle.len()
-        && hay
-            .get(hay.len() - needle.len()..)
-            .is_some_and(|s| s.eq_ignore_ascii_case(needle))
 }
 
 /// Decode bytes of unknown charset: UTF-8 if valid, else the Japanese
@@ -320,16 +353,14 @@ pub fn quoted_printable(input: &[u8]) -> Vec<u8> {
 /// ISO-2022-JP escape sequences: JIS X 0208 (`ESC $B`, `ESC $@`), JIS X 0212
 /// (`ESC $(D`), back to ASCII / Roman (`ESC (B`, `ESC (J`), half-width kana.
 fn has_jis_escapes(text: &str) -> bool {
-    [
-        "\u{1b}$B",
-        "\u{1b}$@",
-        "\u{1b}(B",
-        "\u{1b}(J",
-        "\u{1b}$(D",
-        "\u{1b}(I",
-    ]
-    .iter()
-    .any(|e| text.contains(e))
+    // Only the bytes after an ESC are compared: most text has none.
+    let b = text.as_bytes();
+    memchr::memchr_iter(0x1b, b).any(|i| {
+        let rest = b.get(i + 1..).unwrap_or_default();
+        [&b"$B"[..], b"$@", b"(B", b"(J", b"$(D", b"(I"]
+            .iter()
+            .any(|e| rest.starts_with(e))
+    })
 }
 
 /// Fix one decoded text part. `declared` is the charset parameter as

@@ -1,25 +1,164 @@
 //! Top-level header collection: every header as (lower-case name, trimmed
 //! decoded value), in order, read from the raw bytes so that nothing the
 //! later steps look at (Auto-Submitted, Precedence, List-Id, …) is lost.
+//!
+//! A value is decoded the first time it is read: a mail's Received,
+//! DKIM-Signature, ARC-* and Thread-Topic headers are kept but nearly never
+//! looked at, and decoding each of them cost more than mail-parser's parse.
 
 use super::charset;
 use mail_parser::Message;
+use serde::ser::{Serialize, SerializeSeq, Serializer};
+use std::ops::Range;
+use std::sync::OnceLock;
 
-/// All top-level headers of `msg`, decoded and unfolded.
-pub fn collect(msg: &Message<'_>) -> Vec<(String, String)> {
-    let Some(root) = msg.parts.first() else {
-        return Vec::new();
-    };
-    root.headers
-        .iter()
-        .map(|h| {
-            let raw = msg
-                .raw_message
-                .get(h.offset_start as usize..h.offset_end as usize)
-                .unwrap_or_default();
-            (h.name.as_str().to_ascii_lowercase(), decode_value(raw))
+/// Top-level headers: lower-case names, values decoded on first read (the
+/// same text an eager decoding gives). Serialised as a list of
+/// `[name, value]` pairs, as a `Vec<(String, String)>` is.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    /// The header block as parsed; the value ranges point into it.
+    raw: Box<[u8]>,
+    /// Every name, lower case, one after the other.
+    names: String,
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    name: Range<usize>,
+    value: Range<usize>,
+    decoded: OnceLock<String>,
+}
+
+/// One header: its name now, its value when asked.
+#[derive(Clone, Copy)]
+pub struct Header<'a> {
+    /// Lower case.
+    pub name: &'a str,
+    entry: &'a Entry,
+    raw: &'a [u8],
+}
+
+impl<'a> Header<'a> {
+    /// The trimmed decoded value (decoded on the first call, then kept).
+    pub fn value(&self) -> &'a str {
+        self.entry.decoded.get_or_init(|| {
+            decode_value(self.raw.get(self.entry.value.clone()).unwrap_or_default())
         })
-        .collect()
+    }
+}
+
+impl Headers {
+    /// Every header, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Header<'_>> + '_ {
+        self.entries.iter().map(|entry| Header {
+            name: self.names.get(entry.name.clone()).unwrap_or_default(),
+            entry,
+            raw: &self.raw,
+        })
+    }
+
+    /// The values of the headers named `name` (lower case), in order.
+    pub fn named<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
+        self.iter()
+            .filter(move |h| h.name == name)
+            .map(|h| h.value())
+    }
+
+    /// How many headers are named `name` (lower case); nothing is decoded.
+    pub fn count(&self, name: &str) -> usize {
+        self.iter().filter(|h| h.name == name).count()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Add a header whose value is already decoded, as
+    /// `Vec<(String, String)>::push` did (the name is kept as given).
+    pub fn push(&mut self, (name, value): (String, String)) {
+        let start = self.names.len();
+        self.names.push_str(&name);
+        self.entries.push(Entry {
+            name: start..self.names.len(),
+            value: 0..0,
+            decoded: OnceLock::from(value),
+        });
+    }
+}
+
+impl<N: AsRef<str>, V: Into<String>> FromIterator<(N, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        let mut headers = Headers::default();
+        for (n, v) in iter {
+            headers.push((n.as_ref().to_string(), v.into()));
+        }
+        headers
+    }
+}
+
+impl Serialize for Headers {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for h in self.iter() {
+            seq.serialize_element(&(h.name, h.value()))?;
+        }
+        seq.end()
+    }
+}
+
+/// All top-level headers of `msg`; values are decoded and unfolded when read.
+pub fn collect(msg: &Message<'_>) -> Headers {
+    let Some(root) = msg.parts.first() else {
+        return Headers::default();
+    };
+    let raw = &msg.raw_message;
+    // The top-level headers sit together at the start: copy that block once.
+    let in_raw = |h: &&mail_parser::Header<'_>| {
+        h.offset_start <= h.offset_end && (h.offset_end as usize) <= raw.len()
+    };
+    let lo = root
+        .headers
+        .iter()
+        .filter(in_raw)
+        .map(|h| h.offset_start)
+        .min();
+    let hi = root
+        .headers
+        .iter()
+        .filter(in_raw)
+        .map(|h| h.offset_end)
+        .max();
+    let (lo, hi) = (lo.unwrap_or(0) as usize, hi.unwrap_or(0) as usize);
+    let mut headers = Headers {
+        raw: raw.get(lo..hi).unwrap_or_default().into(),
+        names: String::with_capacity(root.headers.len() * 12),
+        entries: Vec::with_capacity(root.headers.len()),
+    };
+    for h in &root.headers {
+        let start = headers.names.len();
+        headers.names.push_str(h.name.as_str());
+        if let Some(name) = headers.names.get_mut(start..) {
+            name.make_ascii_lowercase();
+        }
+        // A range outside the mail reads as an empty value, as before.
+        let value = if in_raw(&h) {
+            h.offset_start as usize - lo..h.offset_end as usize - lo
+        } else {
+            0..0
+        };
+        headers.entries.push(Entry {
+            name: start..headers.names.len(),
+            value,
+            decoded: OnceLock::new(),
+        });
+    }
+    headers
 }
 
 /// Unfold, decode 8-bit bytes and RFC 2047 words, trim.

@@ -37,32 +37,47 @@ pub fn to_text(html: &str) -> String {
     }
     prepared.push_str(rest);
     let text = mail_parser::decoders::html::html_to_text(&prepared);
-    tidy(&text.replace(['\u{a0}', '\u{200b}'], " "))
+    // Most bodies hold neither: skip the copy then.
+    if text.contains(['\u{a0}', '\u{200b}']) {
+        tidy(&text.replace(['\u{a0}', '\u{200b}'], " "))
+    } else {
+        tidy(&text)
+    }
 }
 
 fn starts_block(after_lt: &str) -> bool {
-    let name: String = after_lt
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
-        .collect::<String>()
-        .to_ascii_lowercase();
-    BLOCK_TAGS.contains(&name.as_str())
+    // Tag names are ASCII, so the name ends at the same place in bytes as in
+    // chars; one longer than the longest block tag is none of them.
+    let name_len = after_lt
+        .bytes()
+        .take(12)
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'/')
+        .count();
+    let name = after_lt.as_bytes().get(..name_len).unwrap_or_default();
+    BLOCK_TAGS
+        .iter()
+        .any(|t| t.as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// Trim line ends and collapse runs of blank lines to one.
+/// Trim line ends and collapse runs of blank lines to one, written straight
+/// into the result.
 fn tidy(text: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
+    let mut out = String::with_capacity(text.len());
+    // A blank line seen since the last line kept, after the first one.
+    let mut blank = false;
     for line in text.lines().map(str::trim_end) {
         let line = line.trim_start_matches(' ');
-        if line.is_empty() && out.last().is_none_or(|l| l.is_empty()) {
+        if line.is_empty() {
+            blank |= !out.is_empty();
             continue;
         }
-        out.push(line);
+        if !out.is_empty() {
+            out.push_str(if blank { "\n\n" } else { "\n" });
+        }
+        out.push_str(line);
+        blank = false;
     }
-    while out.last().is_some_and(|l| l.is_empty()) {
-        out.pop();
-    }
-    out.join("\n")
+    out
 }
 
 #[cfg(test)]
@@ -73,5 +88,6 @@ mod tests {
     fn entities_breaks_and_divs() {
         let html = "<html><head><style>p{}</style></head><body><div>Hello&nbsp;there</div><div>A &amp; B<br>next</div><div><br></div><div>last</div></body></html>";
         assert_eq!(to_text(html), "Hello there\nA & B\nnext\n\nlast");
+        assert_eq!(to_text("<div>a</div>\n\n\n<li>b<li>c\n\n"), "a\n\nb\nc");
     }
 }

@@ -2,7 +2,6 @@
 //! person newly wrote (quotes are already removed), with the subject only as
 //! a tie-breaker when the new text says too little.
 
-use super::lower;
 use crate::verdict::Language;
 
 /// Counts of script evidence in a piece of text.
@@ -18,38 +17,47 @@ struct Evidence {
 }
 
 impl Evidence {
+    /// One pass over the characters: words end at whitespace (as
+    /// `split_whitespace` cuts them); a word's letter runs count unless it
+    /// held `@`, `http` or `www.` (ASCII case ignored), which a window of
+    /// its last four bytes spots as they go by.
     fn of(text: &str) -> Evidence {
         let mut ev = Evidence::default();
-        for word in text.split_whitespace() {
-            // Letter runs are counted first; whether the word is an address
-            // or a link (no evidence) is asked only when it has any.
-            let mut runs = 0;
-            let mut in_latin = false;
-            for c in word.chars() {
-                let latin = c.is_ascii_alphabetic();
-                if latin && !in_latin {
-                    runs += 1;
-                }
-                in_latin = latin;
-                if c.is_ascii() {
+        let mut word = Word::default();
+        for c in text.chars() {
+            if c.is_ascii() {
+                if c.is_ascii_whitespace() || c == '\u{0B}' {
+                    word.end(&mut ev);
                     continue;
                 }
-                if is_kana(c) {
-                    ev.kana += 1;
-                    ev.japanese += 1;
-                } else if is_kanji(c) {
-                    ev.japanese += 1;
+                let latin = c.is_ascii_alphabetic();
+                if latin && !word.in_latin {
+                    word.runs += 1;
                 }
+                word.in_latin = latin;
+                // ASCII, so the cast keeps the byte.
+                word.last4 = word.last4 << 8 | u32::from(c.to_ascii_lowercase() as u8);
+                word.no_evidence |= c == '@'
+                    || word.last4 == u32::from_be_bytes(*b"http")
+                    || word.last4 == u32::from_be_bytes(*b"www.");
+                continue;
             }
-            // Addresses and links are the same in both languages: no evidence.
-            if runs > 0
-                && memchr::memchr(b'@', word.as_bytes()).is_none()
-                && !lower::contains_ascii(word, "http")
-                && !lower::contains_ascii(word, "www.")
-            {
-                ev.latin += runs;
+            // Kana and kanji (most of Japanese text) are not whitespace:
+            // they are tested first.
+            if is_kana(c) {
+                ev.kana += 1;
+                ev.japanese += 1;
+            } else if is_kanji(c) {
+                ev.japanese += 1;
+            } else if c.is_whitespace() {
+                word.end(&mut ev);
+                continue;
             }
+            word.in_latin = false;
+            // No ASCII needle runs across another character.
+            word.last4 <<= 8;
         }
+        word.end(&mut ev);
         ev
     }
 
@@ -73,6 +81,27 @@ impl Evidence {
         } else {
             Language::En
         }
+    }
+}
+
+/// The word being read by [`Evidence::of`].
+#[derive(Default)]
+struct Word {
+    /// Latin letter runs so far.
+    runs: usize,
+    in_latin: bool,
+    /// The last four ASCII bytes, lower-cased (0 for any other character).
+    last4: u32,
+    /// An address or a link: the same in both languages, no evidence.
+    no_evidence: bool,
+}
+
+impl Word {
+    fn end(&mut self, ev: &mut Evidence) {
+        if !self.no_evidence {
+            ev.latin += self.runs;
+        }
+        *self = Word::default();
     }
 }
 

@@ -31,20 +31,6 @@ pub fn starts_with(s: &str, lower: &str) -> bool {
     lower.chars().all(|c| folded.next() == Some(c))
 }
 
-/// ASCII-only `contains`, ignoring ASCII case: `http` in `HTTPS://…`.
-/// Only positions holding the needle's first letter (either case) are
-/// compared: most words hold none.
-pub fn contains_ascii(s: &str, needle: &str) -> bool {
-    let (hay, needle) = (s.as_bytes(), needle.as_bytes());
-    let Some(&first) = needle.first() else {
-        return true;
-    };
-    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), hay).any(|i| {
-        hay.get(i..i + needle.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,7 +66,5 @@ mod tests {
         for s in samples {
             assert_eq!(first_lower(s), s.to_lowercase().chars().next(), "{s:?}");
         }
-        assert!(contains_ascii("see HTTPS://x", "http"));
-        assert!(!contains_ascii("ht", "http"));
     }
 }

@@ -16,6 +16,7 @@ mod quote;
 mod sanity;
 
 pub use charset::decode_encoded_words;
+pub use headers::{Header, Headers};
 pub use language::detect as detect_language;
 pub use normalize::normalize;
 pub use quote::{Split, split as split_quotes, strip_signature};
@@ -69,8 +70,9 @@ pub struct Inbound {
     pub quoted_text: String,
     /// Language to answer in.
     pub language: Language,
-    /// Top-level headers as (lower-case name, trimmed decoded value), in order.
-    pub headers: Vec<(String, String)>,
+    /// Top-level headers as (lower-case name, trimmed decoded value), in
+    /// order; each value is decoded when first read.
+    pub headers: Headers,
     /// Top-level MIME type, lower-case, e.g. `multipart/report`.
     pub content_type: String,
     /// Date header as Unix seconds, when present and valid.
@@ -93,18 +95,12 @@ pub struct Attachment {
 impl Inbound {
     /// The first value of a header (name in lower case), if present.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.named(name).next()
     }
 
     /// Every value of a header (name in lower case).
     pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.named(name)
     }
 
     /// The key the store deduplicates on: the Message-ID, or a hash of the bytes.
@@ -137,7 +133,8 @@ fn parse_mail(raw: &[u8]) -> Inbound {
     let (capped, cap_problem) = limit::cap(raw);
     let was_capped = cap_problem.is_some();
     inbound.problems.extend(cap_problem);
-    let (bytes, alias_problems) = charset::rewrite_aliases(&capped);
+    let sites = charset::LabelSites::find(&capped);
+    let (bytes, alias_problems) = charset::rewrite_aliases_at(&capped, &sites);
     inbound.problems.extend(alias_problems);
 
     let msg = PARSER.parse(bytes.as_ref());
@@ -149,7 +146,7 @@ fn parse_mail(raw: &[u8]) -> Inbound {
     };
     fill_headers(&mut inbound, &msg);
     fill_body(&mut inbound, &msg, was_capped);
-    sanity::check(&capped, &mut inbound);
+    sanity::check(&capped, &sites, &mut inbound);
     inbound
 }
 
@@ -199,7 +196,7 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
         .date()
         .filter(|d| d.is_valid())
         .map(|d| d.to_timestamp());
-    if inbound.date.is_none() && inbound.header("date").is_some() {
+    if inbound.date.is_none() && inbound.headers.count("date") > 0 {
         inbound
             .problems
             .push("the Date header could not be read".into());
@@ -352,13 +349,23 @@ fn nesting_depth(msg: &Message<'_>) -> usize {
 
 /// The boundary of a multipart whose closing delimiter never appears.
 fn unclosed_boundary(msg: &Message<'_>) -> Option<String> {
-    msg.parts.iter().find_map(|part| {
+    msg.parts.iter().enumerate().find_map(|(i, part)| {
         let boundary = part
             .content_type()
             .filter(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
             .and_then(|ct| ct.attribute("boundary"))?;
-        let closing = format!("--{boundary}--");
-        let found = memchr::memmem::find(&msg.raw_message, closing.as_bytes()).is_some();
+        let mut closing = Vec::with_capacity(boundary.len() + 4);
+        closing.extend_from_slice(b"--");
+        closing.extend_from_slice(boundary.as_bytes());
+        closing.extend_from_slice(b"--");
+        // The top-level closing delimiter ends the mail: searched from the
+        // end, it is found without reading the attachments before it.
+        let raw = &msg.raw_message;
+        let found = if i == 0 {
+            memchr::memmem::rfind(raw, &closing).is_some()
+        } else {
+            memchr::memmem::find(raw, &closing).is_some()
+        };
         (!found).then(|| boundary.to_string())
     })
 }

@@ -22,12 +22,17 @@ const MAX_FALLBACK_DEPTH: usize = 3;
 
 /// Split `text` into new text (signature trimmed) and quoted text.
 pub fn split(text: &str) -> Split {
-    let text = if memchr::memchr(b'\r', text.as_bytes()).is_some() {
+    // `lines()` already drops the CR of a CRLF: only a lone CR needs the copy.
+    let bytes = text.as_bytes();
+    let lone_cr = memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'));
+    let text = if lone_cr {
         Cow::Owned(unify_line_ends(text))
     } else {
         Cow::Borrowed(text)
     };
-    let lines: Vec<&str> = text.lines().collect();
+    let mut lines: Vec<&str> =
+        Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
+    lines.extend(text.lines());
     let (new_lines, quoted_lines) = split_lines(&lines, 0);
     Split {
         new_text: strip_signature_lines(new_lines),
@@ -52,14 +57,15 @@ fn unify_line_ends(text: &str) -> String {
     out
 }
 
-/// Returns (new lines, quoted lines).
-fn split_lines<'a>(lines: &[&'a str], depth: usize) -> (Vec<&'a str>, Vec<&'a str>) {
+/// Returns (new lines, quoted lines); the quoted lines are copied only when
+/// they are not one run (bottom posting).
+fn split_lines<'l, 'a>(lines: &'l [&'a str], depth: usize) -> (&'l [&'a str], Cow<'l, [&'a str]>) {
     let Some(marker) = first_marker(lines) else {
-        return (lines.to_vec(), Vec::new());
+        return (lines, Cow::Borrowed(&[]));
     };
     let (before, after) = lines.split_at(marker);
     if before.iter().any(|l| !l.trim().is_empty()) || depth >= MAX_FALLBACK_DEPTH {
-        return (before.to_vec(), after.to_vec());
+        return (before, Cow::Borrowed(after));
     }
     // Nothing above the first marker: bottom posting (quote, then the answer)
     // or a forward without a note. Skip the leading quoted block and look again.
@@ -67,11 +73,11 @@ fn split_lines<'a>(lines: &[&'a str], depth: usize) -> (Vec<&'a str>, Vec<&'a st
     let (head, rest) = after.split_at(skip.min(after.len()));
     let (new, quoted_rest) = split_lines(rest, depth + 1);
     if new.iter().all(|l| l.trim().is_empty()) {
-        return (Vec::new(), after.to_vec());
+        return (&[], Cow::Borrowed(after));
     }
     let mut quoted = head.to_vec();
-    quoted.extend(quoted_rest);
-    (new, quoted)
+    quoted.extend_from_slice(&quoted_rest);
+    (new, Cow::Owned(quoted))
 }
 
 /// Length of the block at the start of `lines` that is clearly quoting:
@@ -95,7 +101,7 @@ fn leading_quote_block_len(lines: &[&str]) -> usize {
 fn first_marker(lines: &[&str]) -> Option<usize> {
     for (i, raw) in lines.iter().enumerate() {
         let line = raw.trim();
-        if line.is_empty() {
+        if line.is_empty() || !may_be_marker(line) {
             continue;
         }
         if is_quote_line(line) || is_separator(line) {
@@ -123,6 +129,29 @@ fn first_marker(lines: &[&str]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Whether a trimmed, non-empty line can start any marker [`first_marker`]
+/// looks for, from its first and last characters: a quote mark, a rule or
+/// `*` (separators, bold header keys), a digit (a date), a colon at the end
+/// (attributions), or the first letter of a separator, "On" or a From key.
+fn may_be_marker(line: &str) -> bool {
+    if line.ends_with([':', '：']) {
+        return true;
+    }
+    let Some(first) = line.chars().next() else {
+        return false;
+    };
+    if matches!(first, '>' | '＞' | '-' | '=' | '_' | '－' | '―' | '*') || first.is_ascii_digit()
+    {
+        return true;
+    }
+    lower::first_lower(line).is_some_and(|f| {
+        matches!(
+            f,
+            'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以' | '差' | '送'
+        )
+    })
 }
 
 fn previous_nonblank(lines: &[&str], i: usize) -> Option<usize> {
@@ -155,14 +184,20 @@ fn is_separator(line: &str) -> bool {
         "以下、転送メッセージ",
         "message d'origine",
     ];
-    let core = line
-        .trim_matches(|c: char| matches!(c, '-' | '=' | '_' | '－' | '―' | ' ' | '　'))
-        .trim_end_matches([':', '：'])
-        .trim();
+    let rule = |c: char| matches!(c, '-' | '=' | '_' | '－' | '―' | ' ' | '　');
     // The lower-cased first character must start a separator: this rules
-    // out nearly every line before ten case-folding comparisons.
-    let first = lower::first_lower(core);
-    if !first.is_some_and(|f| matches!(f, 'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以')) {
+    // out nearly every line before ten case-folding comparisons. It is
+    // tested from the front alone (a non-empty core starts there), before
+    // the trims from the end.
+    let may_start = |s: &str| {
+        lower::first_lower(s)
+            .is_some_and(|f| matches!(f, 'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以'))
+    };
+    if !may_start(line.trim_start_matches(rule).trim_start()) {
+        return false;
+    }
+    let core = line.trim_matches(rule).trim_end_matches([':', '：']).trim();
+    if !may_start(core) {
         return false;
     }
     SEPARATORS.iter().any(|s| lower::eq(core, s))
@@ -242,7 +277,16 @@ fn header_key(line: &str) -> Option<&'static str> {
         "reply-to",
         "bcc",
     ];
-    KEYS.into_iter().find(|k| lower::eq(key, k))
+    // An ASCII key lower-cases byte for byte, so only the ASCII keys of its
+    // length can match; any other is compared from its first character.
+    if key.is_ascii() {
+        return KEYS
+            .into_iter()
+            .find(|k| k.len() == key.len() && key.eq_ignore_ascii_case(k));
+    }
+    let first = lower::first_lower(key)?;
+    KEYS.into_iter()
+        .find(|k| k.starts_with(first) && lower::eq(key, k))
 }
 
 /// Byte offset of the first `:` or `：` (U+FF1A, EF BC 9A in UTF-8): a byte
@@ -263,6 +307,13 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
     let Some(line) = lines.get(i).map(|l| l.trim()) else {
         return false;
     };
+    // Every From key starts with one of these: most lines stop here. The
+    // trims are `header_key`'s, as far as they reach the key's first char.
+    let head = line.trim_start_matches(['*', ' ', '　']).trim_start();
+    let first = lower::first_lower(head.trim_start_matches('*').trim_start());
+    if !first.is_some_and(|c| matches!(c, 'f' | '差' | '送')) {
+        return false;
+    }
     let Some(key) = header_key(line) else {
         return false;
     };
@@ -291,11 +342,11 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
 /// Trim the signature and mobile footer off the end of the new text. Only
 /// the tail is looked at, so a rule line in the middle of real content stays.
 pub fn strip_signature(text: &str) -> String {
-    strip_signature_lines(text.lines().collect())
+    strip_signature_lines(&text.lines().collect::<Vec<_>>())
 }
 
 /// [`strip_signature`] on text already split into lines.
-fn strip_signature_lines(mut lines: Vec<&str>) -> String {
+fn strip_signature_lines(mut lines: &[&str]) -> String {
     trim_trailing_blank(&mut lines);
 
     // Mobile footers: "Sent from my iPhone", "iPhoneから送信".
@@ -304,16 +355,19 @@ fn strip_signature_lines(mut lines: Vec<&str>) -> String {
         .rposition(|l| !l.trim().is_empty())
         .filter(|&p| is_mobile_footer(lines[p].trim()))
     {
-        lines.truncate(pos);
+        lines = &lines[..pos];
         trim_trailing_blank(&mut lines);
     }
 
     // The "-- " separator: only if it closes the mail (≤ 15 lines follow).
-    if let Some(pos) = lines.iter().rposition(|l| l.trim_end() == "--")
+    // Its first two bytes rule out other lines before trimming them.
+    if let Some(pos) = lines
+        .iter()
+        .rposition(|l| l.starts_with("--") && l.trim_end() == "--")
         && lines.len() - pos <= 16
         && has_content(&lines[..pos])
     {
-        lines.truncate(pos);
+        lines = &lines[..pos];
         trim_trailing_blank(&mut lines);
     }
 
@@ -327,19 +381,21 @@ fn strip_signature_lines(mut lines: Vec<&str>) -> String {
             && lines[p + 1..].iter().all(|l| l.chars().count() <= 60)
     });
     if let Some(pos) = cut {
-        lines.truncate(pos);
+        lines = &lines[..pos];
         trim_trailing_blank(&mut lines);
     }
-    trim_blank_lines(&lines)
+    trim_blank_lines(lines)
 }
 
 fn has_content(lines: &[&str]) -> bool {
     lines.iter().any(|l| !l.trim().is_empty())
 }
 
-fn trim_trailing_blank(lines: &mut Vec<&str>) {
-    while lines.last().is_some_and(|l| l.trim().is_empty()) {
-        lines.pop();
+fn trim_trailing_blank(lines: &mut &[&str]) {
+    while let Some((last, rest)) = lines.split_last()
+        && last.trim().is_empty()
+    {
+        *lines = rest;
     }
 }
 
@@ -349,6 +405,9 @@ fn trim_blank_lines(lines: &[&str]) -> String {
     let last = lines.iter().rposition(|l| !l.trim().is_empty());
     let mut out = String::new();
     if let (Some(f), Some(l)) = (first, last) {
+        // Sized once: growing it line by line copied it again and again.
+        let kept = lines.get(f..=l).unwrap_or_default();
+        out.reserve(kept.iter().map(|line| line.len() + 1).sum());
         for (i, line) in lines.iter().enumerate().take(l + 1).skip(f) {
             if i > f {
                 out.push('\n');
@@ -374,6 +433,15 @@ fn is_rule(line: &str) -> bool {
         '━', '─', '═', '=', '＝', '*', '＊', '-', '－', '―', '_', '~', '～', '■', '□', '◆', '◇',
         '+', '#', '・', '┃', '│',
     ];
+    // Every rule character starts with one of these bytes: a text line is
+    // ruled out by its first byte, before the character test.
+    if !line
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b"=*-_~+#\xE2\xE3\xEF".contains(b))
+    {
+        return false;
+    }
     // The character test first: it stops at a text line's first letter.
     line.chars().all(|c| RULE.contains(&c)) && line.chars().count() >= 4
 }
@@ -481,6 +549,26 @@ mod tests {
         assert_eq!(split(ja).new_text, "確認お願いします");
         let san = "了解です。\n\n山田さんは書きました:\n> 古い";
         assert_eq!(split(san).new_text, "了解です。");
+    }
+
+    #[test]
+    fn from_line_filter_agrees_with_header_key() {
+        for line in [
+            "From: a",
+            "**From:** a",
+            "*\t*From: a",
+            "* *From: a",
+            "差出人: a",
+            "　送信者： a",
+            "Fw: x",
+            ": from",
+            "*\t: from",
+            "FROM:",
+        ] {
+            let lines = [line, "Sent: x", "To: y"];
+            let reference = header_key(line.trim()).is_some_and(is_from_key);
+            assert_eq!(is_header_block(&lines, 0), reference, "{line:?}");
+        }
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! and the injected line breaks are removed from what mfa-desk keeps.
 
 use super::Inbound;
+use super::charset::LabelSites;
 use crate::reply::templates::one_line;
 use memchr::memmem::Finder;
 use std::sync::LazyLock;
 
-/// Check `raw` and the decoded `inbound`; clean the decoded header values.
-pub fn check(raw: &[u8], inbound: &mut Inbound) {
+/// Check `raw` (whose charset label sites are `sites`) and the decoded
+/// `inbound`; clean the decoded header values.
+pub fn check(raw: &[u8], sites: &LabelSites, inbound: &mut Inbound) {
     if has_line_break(&inbound.subject) {
         inbound.subject = one_line(&inbound.subject);
         inbound.problems.push(
@@ -38,12 +40,12 @@ pub fn check(raw: &[u8], inbound: &mut Inbound) {
                 .into(),
         );
     }
-    if inbound.headers_named("message-id").count() > 1 {
+    if inbound.headers.count("message-id") > 1 {
         inbound
             .problems
             .push("the mail has two Message-ID headers; the first was used".into());
     }
-    for label in unknown_charsets(raw) {
+    for label in unknown_charsets(raw, sites) {
         inbound.problems.push(format!(
             "unknown charset {label}: the text was read as UTF-8 and may be garbled"
         ));
@@ -55,16 +57,19 @@ pub fn check(raw: &[u8], inbound: &mut Inbound) {
     }
 }
 
-/// A line (counted with its line end) longer than 999 bytes.
+/// A line of more than 999 bytes before its line feed (a CR counts), that
+/// is 1000 bytes in a row without a line feed. Each step looks at the next 1000
+/// bytes and jumps past the last line feed in them, so short lines are not
+/// visited one by one.
 fn has_long_line(raw: &[u8]) -> bool {
     let mut start = 0;
-    for nl in memchr::memchr_iter(b'\n', raw) {
-        if nl - start > 999 {
-            return true;
+    while let Some(window) = raw.get(start..start + 1000) {
+        match memchr::memrchr(b'\n', window) {
+            Some(nl) => start += nl + 1,
+            None => return true,
         }
-        start = nl + 1;
     }
-    raw.len() - start > 999
+    false
 }
 
 fn has_line_break(s: &str) -> bool {
@@ -75,7 +80,6 @@ fn has_line_break(s: &str) -> bool {
 /// more than searching a small mail.
 static CRLF_CRLF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n\r\n"));
 static LF_LF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\n"));
-static WORD_START: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"=?"));
 
 /// The bytes up to the first empty line.
 fn header_block(raw: &[u8]) -> &[u8] {
@@ -97,7 +101,7 @@ fn is_japanese_legacy(bytes: &[u8]) -> bool {
 /// Charset labels in `charset=` parameters and encoded words that no decoder
 /// knows (unknown labels fall back to UTF-8 in mail-parser). Labels are ASCII,
 /// so the raw bytes are searched as they are, ignoring ASCII case.
-fn unknown_charsets(raw: &[u8]) -> Vec<String> {
+fn unknown_charsets(raw: &[u8], sites: &LabelSites) -> Vec<String> {
     let mut labels: Vec<String> = Vec::new();
     let mut push = |label: &[u8]| {
         // Nearly every label is a known one: lower-case it on the stack and
@@ -122,20 +126,16 @@ fn unknown_charsets(raw: &[u8]) -> Vec<String> {
         }
     };
     // `charset=label` or `charset="label"`.
-    for i in memchr::memchr_iter(b'=', raw) {
-        let is_param = i >= 7 && raw[i - 7..i].eq_ignore_ascii_case(b"charset");
-        if !is_param {
-            continue;
-        }
-        let rest = &raw[i + 1..];
+    for &i in &sites.params {
+        let rest = raw.get(i + 1..).unwrap_or_default();
         let quotes = rest.iter().take_while(|&&b| b == b'"').count();
         let rest = &rest[quotes..];
         let len = rest.iter().take_while(|&&b| is_label_byte(b)).count();
         push(&rest[..len]);
     }
     // `=?label?` (an encoded word); the label ends at the next `?`, anywhere.
-    for i in WORD_START.find_iter(raw) {
-        let rest = &raw[i + 2..];
+    for &i in &sites.words {
+        let rest = raw.get(i + 2..).unwrap_or_default();
         if let Some(q) = memchr::memchr(b'?', rest) {
             let label = rest[..q].split(|&b| b == b'*').next().unwrap_or_default();
             if label.len() < 40 && label.iter().all(|&b| is_label_byte(b)) {
@@ -167,7 +167,8 @@ mod tests {
             subject: "x\r\nBcc: evil@attacker.test".into(),
             ..Inbound::default()
         };
-        check(b"Subject: x\r\n\r\nbody", &mut m);
+        let raw = b"Subject: x\r\n\r\nbody";
+        check(raw, &LabelSites::find(raw), &mut m);
         assert_eq!(m.subject, "x Bcc: evil@attacker.test");
         assert!(m.problems.iter().any(|p| p.contains("line break")));
     }
@@ -175,14 +176,15 @@ mod tests {
     #[test]
     fn known_charsets_are_not_problems() {
         let raw = b"Subject: =?ISO-2022-JP?B?GyRC?= =?utf-8?q?x?= =?Shift_JIS?B?gqA=?=\r\nContent-Type: text/plain; charset=\"windows-31j\"\r\n\r\nhi";
-        assert!(
-            unknown_charsets(raw).is_empty(),
-            "{:?}",
-            unknown_charsets(raw)
-        );
+        let unknown = |raw: &[u8]| unknown_charsets(raw, &LabelSites::find(raw));
+        assert!(unknown(raw).is_empty(), "{:?}", unknown(raw));
         assert_eq!(
-            unknown_charsets(b"Content-Type: text/plain; charset=x-unknown-42\r\n\r\nhi"),
+            unknown(b"Content-Type: text/plain; charset=x-unknown-42\r\n\r\nhi"),
             vec!["x-unknown-42".to_string()]
         );
+        for raw in [&b"ab"[..], b"", b"\n", &[b'a'; 999], &[b'a'; 1000]] {
+            let reference = raw.split(|&b| b == b'\n').any(|l| l.len() > 999);
+            assert_eq!(has_long_line(raw), reference);
+        }
     }
 }
