@@ -2,7 +2,10 @@
 //!
 //! `cargo bench --bench classify [-- DIR...]` reads every `.eml` under the
 //! folders given (default: tests/fixtures/classify, tests/fixtures/parse,
-//! examples/inbox), then times, in messages per second:
+//! examples/inbox); `-- --generated=N` takes instead the first N mails of
+//! the backlog benchmark's generator (benches/common/corpus.rs: support mail
+//! of realistic size, with HTML alternatives, ISO-2022-JP, replies and
+//! screenshots). Then it times, in messages per second:
 //!
 //! - mail-parser alone (`MessageParser::parse`): the floor any step builds on;
 //! - `mfa_desk::parse::parse` (mail-parser plus charset repair, quotes, language);
@@ -15,6 +18,11 @@
 //!
 //! The rules are compiled once, as in the service. Plain `std::time`, no
 //! harness: each figure is the best of a few timed rounds of at least 0.3 s.
+
+#[path = "common/corpus.rs"]
+mod corpus;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use mfa_desk::classify::{Rules, classify};
 use std::hint::black_box;
@@ -69,13 +77,33 @@ fn main() {
     } else {
         args.iter().map(PathBuf::from).collect()
     };
-    let mut files = Vec::new();
-    for d in &dirs {
-        eml_files(d, &mut files);
-    }
-    let mails: Vec<Vec<u8>> = files.iter().filter_map(|f| std::fs::read(f).ok()).collect();
+    let generated: Option<usize> =
+        std::env::args().find_map(|a| a.strip_prefix("--generated=").and_then(|n| n.parse().ok()));
+    let (mails, source): (Vec<Vec<u8>>, String) = match generated {
+        Some(n) => (
+            (0..n)
+                .map(|i| corpus::mail(i, "user{user}@corp.example.test", "bench"))
+                .collect(),
+            format!("the backlog generator (benches/common/corpus.rs, first {n})"),
+        ),
+        None => {
+            let mut files = Vec::new();
+            for d in &dirs {
+                eml_files(d, &mut files);
+            }
+            let source = dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                files.iter().filter_map(|f| std::fs::read(f).ok()).collect(),
+                source,
+            )
+        }
+    };
     if mails.is_empty() {
-        eprintln!("no .eml files under {dirs:?}");
+        eprintln!("no mail to measure from {source}");
         std::process::exit(2);
     }
     let rules_text = match std::fs::read_to_string("config/rules.toml") {
@@ -94,13 +122,9 @@ fn main() {
     };
     let bytes: usize = mails.iter().map(Vec::len).sum();
     println!(
-        "{} messages ({} KiB) from {}",
+        "{} messages ({} KiB) from {source}",
         mails.len(),
-        bytes / 1024,
-        dirs.iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        bytes / 1024
     );
 
     let mail_parser = rate(&mails, |raw| {
