@@ -1,7 +1,7 @@
 //! Fuzz the path every inbound mail takes before the store: parse →
 //! classify (the shipped rules) → render the reply and the admin notice →
 //! the tagged subject; plus the secret masking the worker applies to the
-//! text. Any panic, hang or out-of-memory is a finding; so is a subject
+//! text and its search for enrolment QR codes among the images. Any panic, hang or out-of-memory is a finding; so is a subject
 //! that comes out on more than one line (header injection).
 #![no_main]
 
@@ -74,4 +74,8 @@ fuzz_target!(|data: &[u8]| {
 
     let masked = mfa_desk::privacy::mask_secrets(&inbound.new_text);
     assert!(masked.found.is_empty() || masked.text.contains('•'));
+
+    // Whatever the bytes, the QR search names at most the images it may look at.
+    let qr = mfa_desk::privacy::otp_qr_attachments(data);
+    assert!(qr.len() <= mfa_desk::privacy::qr::MAX_IMAGES);
 });

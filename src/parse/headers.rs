@@ -122,19 +122,17 @@ pub fn collect(msg: &Message<'_>) -> Headers {
     let in_raw = |h: &&mail_parser::Header<'_>| {
         h.offset_start <= h.offset_end && (h.offset_end as usize) <= raw.len()
     };
-    let lo = root
+    // No header at all leaves lo > hi: an empty block.
+    let (lo, hi) = root
         .headers
         .iter()
         .filter(in_raw)
-        .map(|h| h.offset_start)
-        .min();
-    let hi = root
-        .headers
-        .iter()
-        .filter(in_raw)
-        .map(|h| h.offset_end)
-        .max();
-    let (lo, hi) = (lo.unwrap_or(0) as usize, hi.unwrap_or(0) as usize);
+        .fold((usize::MAX, 0), |(lo, hi), h| {
+            (
+                lo.min(h.offset_start as usize),
+                hi.max(h.offset_end as usize),
+            )
+        });
     let mut headers = Headers {
         raw: raw.get(lo..hi).unwrap_or_default().into(),
         names: String::with_capacity(root.headers.len() * 12),
