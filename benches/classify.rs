@@ -21,8 +21,6 @@
 
 #[path = "common/corpus.rs"]
 mod corpus;
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use mfa_desk::classify::{Rules, classify};
 use std::hint::black_box;
