@@ -30,14 +30,30 @@ pub fn split(text: &str) -> Split {
     } else {
         Cow::Borrowed(text)
     };
-    let mut lines: Vec<&str> =
-        Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
-    lines.extend(text.lines());
+    let lines = lines_of(&text);
     let (new_lines, quoted_lines) = split_lines(&lines, 0);
     Split {
-        new_text: strip_signature_lines(new_lines),
-        quoted_text: trim_blank_lines(&quoted_lines),
+        new_text: strip_signature_lines(&text, new_lines),
+        quoted_text: trim_blank_lines(&text, &quoted_lines),
     }
+}
+
+/// `text.lines()` collected, with the line feeds found by `memchr` (the
+/// `lines()` iterator searched for each one anew, a large share of `split`).
+fn lines_of(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::with_capacity(memchr::memchr_iter(b'\n', bytes).count() + 1);
+    let mut start = 0;
+    for lf in memchr::memchr_iter(b'\n', bytes) {
+        // LF is ASCII: both cuts are character boundaries.
+        let line = text.get(start..lf).unwrap_or_default();
+        lines.push(line.strip_suffix('\r').unwrap_or(line));
+        start = lf + 1;
+    }
+    if start < text.len() {
+        lines.push(text.get(start..).unwrap_or_default());
+    }
+    lines
 }
 
 /// CRLF and lone CR to LF in one pass (`replace("\r\n", "\n")` then
@@ -200,6 +216,13 @@ fn is_separator(line: &str) -> bool {
     if !may_start(core) {
         return false;
     }
+    // An ASCII core lower-cases byte for byte: only a separator of its
+    // length can match (most cores are ordinary lines that start like one).
+    if core.is_ascii() {
+        return SEPARATORS
+            .iter()
+            .any(|s| s.len() == core.len() && core.eq_ignore_ascii_case(s));
+    }
     SEPARATORS.iter().any(|s| lower::eq(core, s))
 }
 
@@ -342,11 +365,11 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
 /// Trim the signature and mobile footer off the end of the new text. Only
 /// the tail is looked at, so a rule line in the middle of real content stays.
 pub fn strip_signature(text: &str) -> String {
-    strip_signature_lines(&text.lines().collect::<Vec<_>>())
+    strip_signature_lines(text, &lines_of(text))
 }
 
-/// [`strip_signature`] on text already split into lines.
-fn strip_signature_lines(mut lines: &[&str]) -> String {
+/// [`strip_signature`] on text already split into lines (of `text`).
+fn strip_signature_lines(text: &str, mut lines: &[&str]) -> String {
     trim_trailing_blank(&mut lines);
 
     // Mobile footers: "Sent from my iPhone", "iPhoneから送信".
@@ -373,18 +396,30 @@ fn strip_signature_lines(mut lines: &[&str]) -> String {
 
     // A ruled signature block (━━━, ────, ====, ****, -----) near the end
     // that carries name/company/TEL cues.
+    // A cue at or below the rule: the last line with a cue is looked for
+    // once, when the first rule line comes, not once per rule line.
     let start = lines.len().saturating_sub(14);
+    let mut last_cue = None;
     let cut = (start..lines.len()).find(|&p| {
-        is_rule(lines[p].trim())
+        may_be_rule(lines[p])
+            && is_rule(lines[p].trim())
             && has_content(&lines[..p])
-            && lines[p..].iter().any(|l| has_signature_cue(l))
-            && lines[p + 1..].iter().all(|l| l.chars().count() <= 60)
+            && lines[p + 1..]
+                .iter()
+                .all(|l| l.len() <= 60 || l.chars().count() <= 60)
+            && last_cue
+                .get_or_insert_with(|| {
+                    (start..lines.len())
+                        .rev()
+                        .find(|&i| has_signature_cue(lines[i]))
+                })
+                .is_some_and(|c| c >= p)
     });
     if let Some(pos) = cut {
         lines = &lines[..pos];
         trim_trailing_blank(&mut lines);
     }
-    trim_blank_lines(lines)
+    trim_blank_lines(text, lines)
 }
 
 fn has_content(lines: &[&str]) -> bool {
@@ -399,32 +434,66 @@ fn trim_trailing_blank(lines: &mut &[&str]) {
     }
 }
 
-/// The lines from the first to the last non-blank one, line ends trimmed, joined.
-fn trim_blank_lines(lines: &[&str]) -> String {
+/// The lines from the first to the last non-blank one, line ends trimmed,
+/// joined. `lines` are slices of `text`.
+fn trim_blank_lines(text: &str, lines: &[&str]) -> String {
     let first = lines.iter().position(|l| !l.trim().is_empty());
     let last = lines.iter().rposition(|l| !l.trim().is_empty());
-    let mut out = String::new();
-    if let (Some(f), Some(l)) = (first, last) {
-        // Sized once: growing it line by line copied it again and again.
-        let kept = lines.get(f..=l).unwrap_or_default();
-        out.reserve(kept.iter().map(|line| line.len() + 1).sum());
-        for (i, line) in lines.iter().enumerate().take(l + 1).skip(f) {
-            if i > f {
-                out.push('\n');
-            }
-            out.push_str(line.trim_end());
+    let (Some(f), Some(l)) = (first, last) else {
+        return String::new();
+    };
+    let kept = lines.get(f..=l).unwrap_or_default();
+    if let Some(span) = joined_in_place(text, kept) {
+        return span.to_string();
+    }
+    // Sized once: growing it line by line copied it again and again.
+    let mut out = String::with_capacity(kept.iter().map(|line| line.len() + 1).sum());
+    for (i, line) in kept.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
         }
+        out.push_str(line.trim_end());
     }
     out
+}
+
+/// `lines` joined by LF with line ends trimmed, when that is already a
+/// piece of `text` (the usual case: lines cut one after another from an
+/// LF text, none ending in spaces); it is then copied in one go. Found by
+/// the lines' positions in `text`.
+fn joined_in_place<'t>(text: &'t str, lines: &[&str]) -> Option<&'t str> {
+    let base = text.as_ptr() as usize;
+    let start = (lines.first()?.as_ptr() as usize).checked_sub(base)?;
+    let mut end = start;
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            // The previous line must end at an LF within `text`.
+            if text.as_bytes().get(end) != Some(&b'\n') {
+                return None;
+            }
+            end += 1;
+        }
+        let at = (line.as_ptr() as usize).checked_sub(base)?;
+        if at != end || line.trim_end().len() != line.len() {
+            return None;
+        }
+        end = at + line.len();
+    }
+    // Every line starts where the text says it should and the last one
+    // ends inside it, so these are the lines' own bytes.
+    text.get(start..end)
 }
 
 fn is_mobile_footer(line: &str) -> bool {
     // Compared without a lower-cased copy of the (often long) line. Only
     // `から送信` itself lower-cases to `から送信`, so the end is tested as is.
-    lower::starts_with(line, "sent from my ")
-        || lower::starts_with(line, "sent from outlook")
-        || lower::starts_with(line, "sent from mail for")
-        || lower::starts_with(line, "get outlook for")
+    // Each English footer starts with `s` or `g` once lower-cased.
+    let english = matches!(lower::first_lower(line), Some('s' | 'g'));
+    (english
+        && (lower::starts_with(line, "sent from my ")
+            || lower::starts_with(line, "sent from outlook")
+            || lower::starts_with(line, "sent from mail for")
+            || lower::starts_with(line, "get outlook for")))
         || (line.ends_with("から送信") && line.to_lowercase().chars().count() <= 30)
 }
 
@@ -446,12 +515,22 @@ fn is_rule(line: &str) -> bool {
     line.chars().all(|c| RULE.contains(&c)) && line.chars().count() >= 4
 }
 
+/// Whether `line.trim()` may be a rule, from the line's first byte alone:
+/// rule characters start with one of `=*-_~+#` or E2, E3, EF, and a line
+/// that starts with no whitespace either (ASCII, or a C2, E1, E2 or E3
+/// lead byte) trims to a string that starts with the same byte.
+fn may_be_rule(line: &str) -> bool {
+    line.as_bytes()
+        .first()
+        .is_some_and(|b| b"=*-_~+#\t\n\x0B\x0C\r \xC2\xE1\xE2\xE3\xEF".contains(b))
+}
+
 fn has_signature_cue(line: &str) -> bool {
-    let lower = line.to_lowercase();
-    [
-        "tel",
-        "fax",
-        "mail",
+    // Searched in place rather than in a lower-cased copy: no character
+    // outside ASCII lower-cases into these ASCII cues (`İ` gives `i` and a
+    // combining dot), and lower-casing changes none of the others.
+    const ASCII_CUES: [&[u8]; 4] = [b"tel", b"fax", b"mail", b"http"];
+    const CUES: [&str; 11] = [
         "電話",
         "内線",
         "携帯",
@@ -462,11 +541,14 @@ fn has_signature_cue(line: &str) -> bool {
         "部",
         "課",
         "@",
-        "http",
         "〒",
-    ]
-    .iter()
-    .any(|cue| lower.contains(cue))
+    ];
+    let bytes = line.as_bytes();
+    ASCII_CUES.iter().any(|cue| {
+        bytes
+            .windows(cue.len())
+            .any(|w| w.eq_ignore_ascii_case(cue))
+    }) || CUES.iter().any(|cue| line.contains(cue))
 }
 
 #[cfg(test)]
@@ -487,6 +569,96 @@ mod tests {
                 unify_line_ends(t),
                 t.replace("\r\n", "\n").replace('\r', "\n")
             );
+        }
+    }
+
+    #[test]
+    fn byte_level_helpers_agree_with_the_plain_forms() {
+        for t in [
+            "",
+            "a",
+            "a\n",
+            "\n",
+            "a\r\nb\r\n\r\n",
+            "x\n\ny",
+            "仕様\r\n書",
+        ] {
+            assert_eq!(lines_of(t), t.lines().collect::<Vec<_>>(), "{t:?}");
+        }
+        let cues = |l: &str| {
+            let lower = l.to_lowercase();
+            [
+                "tel",
+                "fax",
+                "mail",
+                "電話",
+                "内線",
+                "携帯",
+                "株式会社",
+                "有限会社",
+            ]
+            .iter()
+            .chain(&["(株)", "㈱", "部", "課", "@", "http", "〒"])
+            .any(|cue| lower.contains(cue))
+        };
+        for c in ('\0'..=char::MAX).filter(|c| u32::from(*c) <= 0xFFFF || u32::from(*c) % 97 == 0) {
+            for line in [
+                format!("{c}"),
+                format!("ma{c}l"),
+                format!("mai{c}"),
+                format!("{c}ail TEL"),
+                format!("{c}ttp"),
+                format!("{c}el"),
+                format!("(株{c}"),
+                format!("{c}----"),
+                format!("{c}{c}{c}{c}"),
+            ] {
+                assert_eq!(has_signature_cue(&line), cues(&line), "{line:?}");
+                assert!(may_be_rule(&line) || !is_rule(line.trim()), "{line:?}");
+            }
+            let sep = format!("-- {c}riginal message --");
+            let old = sep
+                .trim_matches(|c| matches!(c, '-' | '=' | '_' | '－' | '―' | ' ' | '　'))
+                .to_lowercase()
+                == "original message";
+            assert_eq!(is_separator(&sep), old, "{sep:?}");
+        }
+    }
+
+    #[test]
+    fn joining_in_place_gives_the_joined_trimmed_lines() {
+        let plain = |lines: &[&str]| {
+            let f = lines.iter().position(|l| !l.trim().is_empty());
+            let l = lines.iter().rposition(|l| !l.trim().is_empty());
+            match (f, l) {
+                (Some(f), Some(l)) => lines[f..=l]
+                    .iter()
+                    .map(|l| l.trim_end())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => String::new(),
+            }
+        };
+        for t in [
+            "",
+            "\n\n",
+            "a",
+            "a\nb",
+            "\n a \nb\n\n",
+            "a\r\nb",
+            "a  \nb",
+            "a\n\u{3000}\nb\u{3000}",
+            "x\n\n\ny\n",
+            " \t\n本文\n署名　\n",
+        ] {
+            let lines = lines_of(t);
+            assert_eq!(trim_blank_lines(t, &lines), plain(&lines), "{t:?}");
+            // Lines out of order, or from another text, are joined the slow way.
+            let mut shuffled = lines.clone();
+            shuffled.reverse();
+            assert_eq!(trim_blank_lines(t, &shuffled), plain(&shuffled), "{t:?}");
+            let other = t.to_string();
+            assert_eq!(trim_blank_lines(&other, &lines), plain(&lines), "{t:?}");
         }
     }
 
