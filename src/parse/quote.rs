@@ -154,22 +154,27 @@ fn first_marker(lines: &[&str]) -> Option<usize> {
 /// `*` (separators, bold header keys), a digit (a date), a colon at the end
 /// (attributions), or the first letter of a separator, "On" or a From key.
 fn may_be_marker(line: &str) -> bool {
-    if line.ends_with([':', '：']) {
+    // From the bytes: a first or last character outside ASCII is compared
+    // as a whole, and an ASCII one lower-cases byte for byte.
+    let bytes = line.as_bytes();
+    if bytes.ends_with(b":") || bytes.ends_with("：".as_bytes()) {
         return true;
     }
-    let Some(first) = line.chars().next() else {
-        return false;
-    };
-    if matches!(first, '>' | '＞' | '-' | '=' | '_' | '－' | '―' | '*') || first.is_ascii_digit()
-    {
-        return true;
+    match bytes.first() {
+        None => false,
+        Some(&b) if b.is_ascii() => {
+            matches!(b, b'>' | b'-' | b'=' | b'_' | b'*' | b'0'..=b'9')
+                || matches!(b.to_ascii_lowercase(), b'o' | b'f' | b'b' | b'm')
+        }
+        // None of these has case, and no character outside ASCII
+        // lower-cases to o, f, b or m.
+        Some(_) => line.chars().next().is_some_and(|c| {
+            matches!(
+                c,
+                '＞' | '－' | '―' | '元' | 'オ' | '転' | '以' | '差' | '送'
+            )
+        }),
     }
-    lower::first_lower(line).is_some_and(|f| {
-        matches!(
-            f,
-            'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以' | '差' | '送'
-        )
-    })
 }
 
 fn previous_nonblank(lines: &[&str], i: usize) -> Option<usize> {
@@ -594,6 +599,45 @@ mod tests {
                 == "original message";
             assert_eq!(is_separator(&sep), old, "{sep:?}");
         }
+    }
+
+    fn former_may_be_marker(line: &str) -> bool {
+        if line.ends_with([':', '：']) {
+            return true;
+        }
+        let Some(first) = line.chars().next() else {
+            return false;
+        };
+        if matches!(first, '>' | '＞' | '-' | '=' | '_' | '－' | '―' | '*')
+            || first.is_ascii_digit()
+        {
+            return true;
+        }
+        lower::first_lower(line).is_some_and(|f| {
+            matches!(
+                f,
+                'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以' | '差' | '送'
+            )
+        })
+    }
+
+    #[test]
+    fn marker_filter_agrees_with_its_former_form() {
+        for c in ('\0'..=char::MAX).filter(|c| u32::from(*c) <= 0xFFFF || u32::from(*c) % 97 == 0) {
+            for line in [
+                format!("{c}"),
+                format!("{c} x"),
+                format!("x {c}"),
+                format!("{c}:"),
+            ] {
+                assert_eq!(
+                    may_be_marker(&line),
+                    former_may_be_marker(&line),
+                    "{line:?}"
+                );
+            }
+        }
+        assert!(!may_be_marker(""));
     }
 
     #[test]
