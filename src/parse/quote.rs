@@ -502,29 +502,33 @@ fn may_be_rule(line: &str) -> bool {
 }
 
 fn has_signature_cue(line: &str) -> bool {
-    // Searched in place rather than in a lower-cased copy: no character
-    // outside ASCII lower-cases into these ASCII cues (`İ` gives `i` and a
-    // combining dot), and lower-casing changes none of the others.
-    const ASCII_CUES: [&[u8]; 4] = [b"tel", b"fax", b"mail", b"http"];
-    const CUES: [&str; 11] = [
-        "電話",
-        "内線",
-        "携帯",
-        "株式会社",
-        "有限会社",
-        "(株)",
-        "㈱",
-        "部",
-        "課",
-        "@",
-        "〒",
-    ];
-    let bytes = line.as_bytes();
-    ASCII_CUES.iter().any(|cue| {
-        bytes
-            .windows(cue.len())
-            .any(|w| w.eq_ignore_ascii_case(cue))
-    }) || CUES.iter().any(|cue| line.contains(cue))
+    // One pass over the characters, each compared with the cues that start
+    // with it, rather than a lower-cased copy searched for fifteen cues. The
+    // ASCII cues are matched ignoring ASCII case: no character outside ASCII
+    // lower-cases into them (`İ` gives `i` and a combining dot), and
+    // lower-casing changes none of the other cues.
+    let ascii = |rest: &str, cue: &str| {
+        rest.as_bytes()
+            .get(..cue.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(cue.as_bytes()))
+    };
+    line.char_indices().any(|(i, c)| {
+        let rest = line.get(i..).unwrap_or_default();
+        match c {
+            '@' | '㈱' | '部' | '課' | '〒' => true,
+            't' | 'T' => ascii(rest, "tel"),
+            'f' | 'F' => ascii(rest, "fax"),
+            'm' | 'M' => ascii(rest, "mail"),
+            'h' | 'H' => ascii(rest, "http"),
+            '(' => rest.starts_with("(株)"),
+            '電' => rest.starts_with("電話"),
+            '内' => rest.starts_with("内線"),
+            '携' => rest.starts_with("携帯"),
+            '株' => rest.starts_with("株式会社"),
+            '有' => rest.starts_with("有限会社"),
+            _ => false,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -577,6 +581,28 @@ mod tests {
             .chain(&["(株)", "㈱", "部", "課", "@", "http", "〒"])
             .any(|cue| lower.contains(cue))
         };
+        for line in [
+            "株式会社サンプル",
+            "(株)",
+            "(株",
+            "有限会社",
+            "有限",
+            "電話 03",
+            "電",
+            "内線12",
+            "携帯: 090",
+            "携",
+            "MAIL",
+            "Ｍail",
+            "e-Mail:",
+            "HTTP",
+            "htt",
+            "TE",
+            "Fax",
+            "x@y",
+        ] {
+            assert_eq!(has_signature_cue(line), cues(line), "{line:?}");
+        }
         for c in ('\0'..=char::MAX).filter(|c| u32::from(*c) <= 0xFFFF || u32::from(*c) % 97 == 0) {
             for line in [
                 format!("{c}"),
