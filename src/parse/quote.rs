@@ -30,14 +30,32 @@ pub fn split(text: &str) -> Split {
     } else {
         Cow::Borrowed(text)
     };
-    let mut lines: Vec<&str> =
-        Vec::with_capacity(memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1);
-    lines.extend(text.lines());
+    let lines = lines_of(&text);
     let (new_lines, quoted_lines) = split_lines(&lines, 0);
     Split {
         new_text: strip_signature_lines(new_lines),
         quoted_text: trim_blank_lines(&quoted_lines),
     }
+}
+
+/// `text.lines()` collected, with the line feeds found by `memchr` (the
+/// `lines()` iterator searched for each one anew, a large share of `split`).
+fn lines_of(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    // Room for lines of 32 bytes on average (mail lines are longer): a
+    // guess is cheaper than counting the LFs in a pass of their own.
+    let mut lines = Vec::with_capacity(bytes.len() / 32 + 4);
+    let mut start = 0;
+    for lf in memchr::memchr_iter(b'\n', bytes) {
+        // LF is ASCII: both cuts are character boundaries.
+        let line = text.get(start..lf).unwrap_or_default();
+        lines.push(line.strip_suffix('\r').unwrap_or(line));
+        start = lf + 1;
+    }
+    if start < text.len() {
+        lines.push(text.get(start..).unwrap_or_default());
+    }
+    lines
 }
 
 /// CRLF and lone CR to LF in one pass (`replace("\r\n", "\n")` then
@@ -136,22 +154,27 @@ fn first_marker(lines: &[&str]) -> Option<usize> {
 /// `*` (separators, bold header keys), a digit (a date), a colon at the end
 /// (attributions), or the first letter of a separator, "On" or a From key.
 fn may_be_marker(line: &str) -> bool {
-    if line.ends_with([':', '：']) {
+    // From the bytes: a first or last character outside ASCII is compared
+    // as a whole, and an ASCII one lower-cases byte for byte.
+    let bytes = line.as_bytes();
+    if bytes.ends_with(b":") || bytes.ends_with("：".as_bytes()) {
         return true;
     }
-    let Some(first) = line.chars().next() else {
-        return false;
-    };
-    if matches!(first, '>' | '＞' | '-' | '=' | '_' | '－' | '―' | '*') || first.is_ascii_digit()
-    {
-        return true;
+    match bytes.first() {
+        None => false,
+        Some(&b) if b.is_ascii() => {
+            matches!(b, b'>' | b'-' | b'=' | b'_' | b'*' | b'0'..=b'9')
+                || matches!(b.to_ascii_lowercase(), b'o' | b'f' | b'b' | b'm')
+        }
+        // None of these has case, and no character outside ASCII
+        // lower-cases to o, f, b or m.
+        Some(_) => line.chars().next().is_some_and(|c| {
+            matches!(
+                c,
+                '＞' | '－' | '―' | '元' | 'オ' | '転' | '以' | '差' | '送'
+            )
+        }),
     }
-    lower::first_lower(line).is_some_and(|f| {
-        matches!(
-            f,
-            'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以' | '差' | '送'
-        )
-    })
 }
 
 fn previous_nonblank(lines: &[&str], i: usize) -> Option<usize> {
@@ -199,6 +222,13 @@ fn is_separator(line: &str) -> bool {
     let core = line.trim_matches(rule).trim_end_matches([':', '：']).trim();
     if !may_start(core) {
         return false;
+    }
+    // An ASCII core lower-cases byte for byte: only a separator of its
+    // length can match (most cores are ordinary lines that start like one).
+    if core.is_ascii() {
+        return SEPARATORS
+            .iter()
+            .any(|s| s.len() == core.len() && core.eq_ignore_ascii_case(s));
     }
     SEPARATORS.iter().any(|s| lower::eq(core, s))
 }
@@ -342,7 +372,7 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
 /// Trim the signature and mobile footer off the end of the new text. Only
 /// the tail is looked at, so a rule line in the middle of real content stays.
 pub fn strip_signature(text: &str) -> String {
-    strip_signature_lines(&text.lines().collect::<Vec<_>>())
+    strip_signature_lines(&lines_of(text))
 }
 
 /// [`strip_signature`] on text already split into lines.
@@ -373,12 +403,24 @@ fn strip_signature_lines(mut lines: &[&str]) -> String {
 
     // A ruled signature block (━━━, ────, ====, ****, -----) near the end
     // that carries name/company/TEL cues.
+    // A cue at or below the rule: the last line with a cue is looked for
+    // once, when the first rule line comes, not once per rule line.
     let start = lines.len().saturating_sub(14);
+    let mut last_cue = None;
     let cut = (start..lines.len()).find(|&p| {
-        is_rule(lines[p].trim())
+        may_be_rule(lines[p])
+            && is_rule(lines[p].trim())
             && has_content(&lines[..p])
-            && lines[p..].iter().any(|l| has_signature_cue(l))
-            && lines[p + 1..].iter().all(|l| l.chars().count() <= 60)
+            && lines[p + 1..]
+                .iter()
+                .all(|l| l.len() <= 60 || l.chars().count() <= 60)
+            && last_cue
+                .get_or_insert_with(|| {
+                    (start..lines.len())
+                        .rev()
+                        .find(|&i| has_signature_cue(lines[i]))
+                })
+                .is_some_and(|c| c >= p)
     });
     if let Some(pos) = cut {
         lines = &lines[..pos];
@@ -403,17 +445,17 @@ fn trim_trailing_blank(lines: &mut &[&str]) {
 fn trim_blank_lines(lines: &[&str]) -> String {
     let first = lines.iter().position(|l| !l.trim().is_empty());
     let last = lines.iter().rposition(|l| !l.trim().is_empty());
-    let mut out = String::new();
-    if let (Some(f), Some(l)) = (first, last) {
-        // Sized once: growing it line by line copied it again and again.
-        let kept = lines.get(f..=l).unwrap_or_default();
-        out.reserve(kept.iter().map(|line| line.len() + 1).sum());
-        for (i, line) in lines.iter().enumerate().take(l + 1).skip(f) {
-            if i > f {
-                out.push('\n');
-            }
-            out.push_str(line.trim_end());
+    let (Some(f), Some(l)) = (first, last) else {
+        return String::new();
+    };
+    let kept = lines.get(f..=l).unwrap_or_default();
+    // Sized once: growing it line by line copied it again and again.
+    let mut out = String::with_capacity(kept.iter().map(|line| line.len() + 1).sum());
+    for (i, line) in kept.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
         }
+        out.push_str(line.trim_end());
     }
     out
 }
@@ -421,10 +463,13 @@ fn trim_blank_lines(lines: &[&str]) -> String {
 fn is_mobile_footer(line: &str) -> bool {
     // Compared without a lower-cased copy of the (often long) line. Only
     // `から送信` itself lower-cases to `から送信`, so the end is tested as is.
-    lower::starts_with(line, "sent from my ")
-        || lower::starts_with(line, "sent from outlook")
-        || lower::starts_with(line, "sent from mail for")
-        || lower::starts_with(line, "get outlook for")
+    // Each English footer starts with `s` or `g` once lower-cased.
+    let english = matches!(lower::first_lower(line), Some('s' | 'g'));
+    (english
+        && (lower::starts_with(line, "sent from my ")
+            || lower::starts_with(line, "sent from outlook")
+            || lower::starts_with(line, "sent from mail for")
+            || lower::starts_with(line, "get outlook for")))
         || (line.ends_with("から送信") && line.to_lowercase().chars().count() <= 30)
 }
 
@@ -446,27 +491,44 @@ fn is_rule(line: &str) -> bool {
     line.chars().all(|c| RULE.contains(&c)) && line.chars().count() >= 4
 }
 
+/// Whether `line.trim()` may be a rule, from the line's first byte alone:
+/// rule characters start with one of `=*-_~+#` or E2, E3, EF, and a line
+/// that starts with no whitespace either (ASCII, or a C2, E1, E2 or E3
+/// lead byte) trims to a string that starts with the same byte.
+fn may_be_rule(line: &str) -> bool {
+    line.as_bytes()
+        .first()
+        .is_some_and(|b| b"=*-_~+#\t\n\x0B\x0C\r \xC2\xE1\xE2\xE3\xEF".contains(b))
+}
+
 fn has_signature_cue(line: &str) -> bool {
-    let lower = line.to_lowercase();
-    [
-        "tel",
-        "fax",
-        "mail",
-        "電話",
-        "内線",
-        "携帯",
-        "株式会社",
-        "有限会社",
-        "(株)",
-        "㈱",
-        "部",
-        "課",
-        "@",
-        "http",
-        "〒",
-    ]
-    .iter()
-    .any(|cue| lower.contains(cue))
+    // One pass over the characters, each compared with the cues that start
+    // with it, rather than a lower-cased copy searched for fifteen cues. The
+    // ASCII cues are matched ignoring ASCII case: no character outside ASCII
+    // lower-cases into them (`İ` gives `i` and a combining dot), and
+    // lower-casing changes none of the other cues.
+    let ascii = |rest: &str, cue: &str| {
+        rest.as_bytes()
+            .get(..cue.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(cue.as_bytes()))
+    };
+    line.char_indices().any(|(i, c)| {
+        let rest = line.get(i..).unwrap_or_default();
+        match c {
+            '@' | '㈱' | '部' | '課' | '〒' => true,
+            't' | 'T' => ascii(rest, "tel"),
+            'f' | 'F' => ascii(rest, "fax"),
+            'm' | 'M' => ascii(rest, "mail"),
+            'h' | 'H' => ascii(rest, "http"),
+            '(' => rest.starts_with("(株)"),
+            '電' => rest.starts_with("電話"),
+            '内' => rest.starts_with("内線"),
+            '携' => rest.starts_with("携帯"),
+            '株' => rest.starts_with("株式会社"),
+            '有' => rest.starts_with("有限会社"),
+            _ => false,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -487,6 +549,151 @@ mod tests {
                 unify_line_ends(t),
                 t.replace("\r\n", "\n").replace('\r', "\n")
             );
+        }
+    }
+
+    #[test]
+    fn byte_level_helpers_agree_with_the_plain_forms() {
+        for t in [
+            "",
+            "a",
+            "a\n",
+            "\n",
+            "a\r\nb\r\n\r\n",
+            "x\n\ny",
+            "仕様\r\n書",
+        ] {
+            assert_eq!(lines_of(t), t.lines().collect::<Vec<_>>(), "{t:?}");
+        }
+        let cues = |l: &str| {
+            let lower = l.to_lowercase();
+            [
+                "tel",
+                "fax",
+                "mail",
+                "電話",
+                "内線",
+                "携帯",
+                "株式会社",
+                "有限会社",
+            ]
+            .iter()
+            .chain(&["(株)", "㈱", "部", "課", "@", "http", "〒"])
+            .any(|cue| lower.contains(cue))
+        };
+        for line in [
+            "株式会社サンプル",
+            "(株)",
+            "(株",
+            "有限会社",
+            "有限",
+            "電話 03",
+            "電",
+            "内線12",
+            "携帯: 090",
+            "携",
+            "MAIL",
+            "Ｍail",
+            "e-Mail:",
+            "HTTP",
+            "htt",
+            "TE",
+            "Fax",
+            "x@y",
+        ] {
+            assert_eq!(has_signature_cue(line), cues(line), "{line:?}");
+        }
+        for c in ('\0'..=char::MAX).filter(|c| u32::from(*c) <= 0xFFFF || u32::from(*c) % 97 == 0) {
+            for line in [
+                format!("{c}"),
+                format!("ma{c}l"),
+                format!("mai{c}"),
+                format!("{c}ail TEL"),
+                format!("{c}ttp"),
+                format!("{c}el"),
+                format!("(株{c}"),
+                format!("{c}----"),
+                format!("{c}{c}{c}{c}"),
+            ] {
+                assert_eq!(has_signature_cue(&line), cues(&line), "{line:?}");
+                assert!(may_be_rule(&line) || !is_rule(line.trim()), "{line:?}");
+            }
+            let sep = format!("-- {c}riginal message --");
+            let old = sep
+                .trim_matches(|c| matches!(c, '-' | '=' | '_' | '－' | '―' | ' ' | '　'))
+                .to_lowercase()
+                == "original message";
+            assert_eq!(is_separator(&sep), old, "{sep:?}");
+        }
+    }
+
+    fn former_may_be_marker(line: &str) -> bool {
+        if line.ends_with([':', '：']) {
+            return true;
+        }
+        let Some(first) = line.chars().next() else {
+            return false;
+        };
+        if matches!(first, '>' | '＞' | '-' | '=' | '_' | '－' | '―' | '*')
+            || first.is_ascii_digit()
+        {
+            return true;
+        }
+        lower::first_lower(line).is_some_and(|f| {
+            matches!(
+                f,
+                'o' | 'f' | 'b' | 'm' | '元' | 'オ' | '転' | '以' | '差' | '送'
+            )
+        })
+    }
+
+    #[test]
+    fn marker_filter_agrees_with_its_former_form() {
+        for c in ('\0'..=char::MAX).filter(|c| u32::from(*c) <= 0xFFFF || u32::from(*c) % 97 == 0) {
+            for line in [
+                format!("{c}"),
+                format!("{c} x"),
+                format!("x {c}"),
+                format!("{c}:"),
+            ] {
+                assert_eq!(
+                    may_be_marker(&line),
+                    former_may_be_marker(&line),
+                    "{line:?}"
+                );
+            }
+        }
+        assert!(!may_be_marker(""));
+    }
+
+    #[test]
+    fn trimmed_lines_are_joined_as_before() {
+        let plain = |lines: &[&str]| {
+            let f = lines.iter().position(|l| !l.trim().is_empty());
+            let l = lines.iter().rposition(|l| !l.trim().is_empty());
+            match (f, l) {
+                (Some(f), Some(l)) => lines[f..=l]
+                    .iter()
+                    .map(|l| l.trim_end())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => String::new(),
+            }
+        };
+        for t in [
+            "",
+            "\n\n",
+            "a",
+            "a\nb",
+            "\n a \nb\n\n",
+            "a\r\nb",
+            "a  \nb",
+            "a\n\u{3000}\nb\u{3000}",
+            "x\n\n\ny\n",
+            " \t\n本文\n署名　\n",
+        ] {
+            let lines = lines_of(t);
+            assert_eq!(trim_blank_lines(&lines), plain(&lines), "{t:?}");
         }
     }
 
