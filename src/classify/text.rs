@@ -420,8 +420,18 @@ pub fn stem(word: &str) -> Cow<'_, str> {
 /// windows are counted in characters.
 pub fn compact(norm: &str) -> Vec<char> {
     let mut out = Vec::with_capacity(norm.len());
-    out.extend(norm.chars().filter(|c| !c.is_whitespace()));
+    for c in norm.chars() {
+        if !is_space(c) {
+            out.push(c);
+        }
+    }
     out
+}
+
+/// `char::is_whitespace`, with the CJK range (most of a Japanese text)
+/// answered before the Unicode table: no whitespace lies above U+3000.
+fn is_space(c: char) -> bool {
+    c <= '\u{3000}' && c.is_whitespace()
 }
 
 /// Whether a character ends a sentence for Japanese windows.
@@ -533,6 +543,14 @@ mod tests {
         }
         let mixed = "ＭＦＡの認証ｺｰﾄﾞが届きません（iPhone）。Didn’t ARRIVE ①　ﾃｽﾄ";
         assert_eq!(normalize(mixed), reference_normalize(mixed));
+    }
+
+    #[test]
+    fn space_test_is_unicode_whitespace() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            assert_eq!(is_space(c), c.is_whitespace(), "{c:?}");
+        }
+        assert_eq!(compact(" a\u{3000}か\n\u{B}き "), ['a', 'か', 'き']);
     }
 
     #[test]
