@@ -7,8 +7,10 @@
 //! the compact text looks up every char bigram in the atom index and checks
 //! the atoms starting there. Both paths touch only terms that can match.
 
-use super::rules::{EnStart, NOT_WORD, Rules, TermKind, bigram_key};
-use super::text::{compact, ends_sentence, for_each_token, letter_counts, letter_mask, stem};
+use super::rules::{EnStart, FuzzyWord, NOT_WORD, Rules, TermKind, bigram_key};
+use super::text::{
+    compact, ends_sentence, for_each_deletion, for_each_token, letter_counts, letter_mask, stem,
+};
 
 /// One occurrence of a term.
 #[derive(Debug, Clone, Copy)]
@@ -67,32 +69,55 @@ fn fuzzy_id(rules: &Rules, s: &str) -> Option<u32> {
     let mask = letter_mask(s);
     let counts = letter_counts(s);
     let mut best: Option<(usize, u32)> = None;
-    let lengths = s.len().saturating_sub(max_edits)..=s.len() + max_edits;
-    let buckets = lengths.filter_map(|l| Some((rules.fuzzy_masks.get(l)?, rules.fuzzy.get(l)?)));
-    let candidates = buckets.flat_map(|(masks, words)| {
-        masks
-            .iter()
-            .zip(words)
-            .filter(move |(m, _)| !more_bits_than(*m ^ mask, 2 * max_edits))
-            .map(|(_, fw)| fw)
-    });
-    for fw in candidates {
+    let mut consider = |fw_mask: u32, fw: &FuzzyWord| {
+        if more_bits_than(fw_mask ^ mask, 2 * max_edits) {
+            return;
+        }
         // One edit changes the letter counts by at most two (a swap by none):
         // a cheap lower bound that spares most edit-distance computations.
         let count_diff: u32 = (fw.counts.iter().zip(&counts))
             .map(|(a, b)| u32::from(a.abs_diff(*b)))
             .sum();
         if count_diff.div_ceil(2) as usize > max_edits {
-            continue;
+            return;
         }
         let d = strsim::damerau_levenshtein(s, &fw.stem);
         // Six-letter stems only forgive a swapped pair ("reciev"): one changed
         // letter there too often makes another word ("attach"/"attack").
         if d == 1 && s.len().min(fw.stem.len()) < 7 && strsim::levenshtein(s, &fw.stem) != 2 {
-            continue;
+            return;
         }
         if d <= max_edits && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, fw.id));
+        }
+    };
+    if max_edits == 1 {
+        // Only the stems sharing a one-deletion form with `s` can be one edit
+        // away; taken in the order of the full scan below, so ties resolve alike.
+        let mut near: Vec<(u32, u32)> = Vec::new();
+        let mut buf = String::with_capacity(s.len());
+        for_each_deletion(s, &mut buf, |key| {
+            if let Some(places) = rules.fuzzy_near.get(key) {
+                near.extend_from_slice(places);
+            }
+        });
+        near.sort_unstable();
+        near.dedup();
+        for &(len, i) in &near {
+            let (len, i) = (len as usize, i as usize);
+            let masks = rules.fuzzy_masks.get(len).and_then(|m| m.get(i));
+            if let (Some(&m), Some(fw)) = (masks, rules.fuzzy.get(len).and_then(|w| w.get(i))) {
+                consider(m, fw);
+            }
+        }
+    } else {
+        let lengths = s.len().saturating_sub(max_edits)..=s.len() + max_edits;
+        for l in lengths {
+            if let (Some(masks), Some(words)) = (rules.fuzzy_masks.get(l), rules.fuzzy.get(l)) {
+                for (&m, fw) in masks.iter().zip(words) {
+                    consider(m, fw);
+                }
+            }
         }
     }
     best.map(|(_, id)| id)

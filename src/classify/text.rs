@@ -455,6 +455,19 @@ pub fn letter_counts(s: &str) -> [u8; 32] {
     counts
 }
 
+/// Hand `f` the word itself and every string made by deleting one of its
+/// chars (`buf` holds them): a word one edit (insertion, deletion, change or
+/// swap of neighbours) from another shares one of these strings with it.
+pub fn for_each_deletion(s: &str, buf: &mut String, mut f: impl FnMut(&str)) {
+    f(s);
+    for (k, c) in s.char_indices() {
+        buf.clear();
+        buf.push_str(s.get(..k).unwrap_or_default());
+        buf.push_str(s.get(k + c.len_utf8()..).unwrap_or_default());
+        f(buf);
+    }
+}
+
 /// A 26-letter bitmask, used to skip edit-distance work on words that cannot
 /// be within one edit of each other.
 pub fn letter_mask(s: &str) -> u32 {
@@ -551,6 +564,28 @@ mod tests {
             assert_eq!(is_space(c), c.is_whitespace(), "{c:?}");
         }
         assert_eq!(compact(" a\u{3000}か\n\u{B}き "), ['a', 'か', 'き']);
+    }
+
+    #[test]
+    fn one_edit_shares_a_deletion() {
+        let deletions = |s: &str| {
+            let mut all = Vec::new();
+            for_each_deletion(s, &mut String::new(), |d| all.push(d.to_string()));
+            all
+        };
+        assert_eq!(deletions("abc"), ["abc", "bc", "ac", "ab"]);
+        let words = [
+            "receiv", "reciev", "receive", "recive", "receivx", "xeceiv", "rceeiv",
+        ];
+        for a in words {
+            for b in words {
+                let (da, db) = (deletions(a), deletions(b));
+                let shared = da.iter().any(|d| db.contains(d));
+                if strsim::damerau_levenshtein(a, b) <= 1 {
+                    assert!(shared, "{a} {b}");
+                }
+            }
+        }
     }
 
     #[test]
