@@ -21,12 +21,12 @@ pub fn normalize(s: &str) -> String {
         return s.to_ascii_lowercase();
     }
     let mut out = String::with_capacity(s.len());
-    // Text already in NFKC keeps its characters (only case and apostrophes
-    // fold). Stable characters pass the quick check as ASCII does, so only
-    // the others are looked up in the tables.
-    let quick = is_nfkc_quick(s.chars().map(|c| if is_stable(c) { 'a' } else { c }));
-    if quick == IsNormalized::Yes {
-        // Runs of characters that fold to themselves are copied whole.
+    let cased_cjk = push_nfkc(&mut out, s);
+    // Text already in NFKC has always been folded char by char, which keeps
+    // the cased letters of the CJK block (Ꙁ): the rare text with one is
+    // redone that way, so its result stays what it was.
+    if cased_cjk && is_nfkc_quick(s.chars()) == IsNormalized::Yes {
+        out.clear();
         let mut run = 0;
         for (i, c) in s.char_indices() {
             if folds_to_itself(c) {
@@ -37,10 +37,14 @@ pub fn normalize(s: &str) -> String {
             run = i + c.len_utf8();
         }
         out.push_str(s.get(run..).unwrap_or_default());
-    } else {
-        push_nfkc(&mut out, s);
     }
     out
+}
+
+/// A letter with case in the block [`push_folded`] passes through: there
+/// the two ways of folding differ.
+fn is_cased_cjk(c: char) -> bool {
+    ('\u{2E80}'..='\u{FE4F}').contains(&c) && !c.to_lowercase().eq([c])
 }
 
 /// Whether [`push_folded`] pushes `c` itself: ASCII other than capitals and
@@ -72,40 +76,87 @@ fn push_folded(out: &mut String, c: char) {
 /// pieces, each one such character followed by the run of other characters
 /// after it: single characters are mapped directly, only pieces with
 /// anything else (half-width kana, combining marks, ①) go through NFKC.
-fn push_nfkc(out: &mut String, s: &str) {
-    let mut chars = s.char_indices().peekable();
-    // Start of the run of stable characters that fold to themselves, copied
-    // whole when something else comes.
+///
+/// Whether a piece that went through NFKC had an [`is_cased_cjk`] letter.
+fn push_nfkc(out: &mut String, s: &str) -> bool {
+    let mut cased_cjk = false;
+    let bytes = s.as_bytes();
+    // Start of the run of characters copied whole when something else comes.
     let mut run = 0;
-    while let Some((start, c)) = chars.next() {
-        let mut end = start + c.len_utf8();
-        while let Some(&(i, d)) = chars.peek() {
-            if is_stable(d) || width_fold(d).is_some() {
-                break;
-            }
-            end = i + d.len_utf8();
-            chars.next();
-        }
-        let single = end == start + c.len_utf8();
-        if single && is_stable(c) && folds_to_itself(c) {
+    // Start of the character before `i`.
+    let mut prev = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let plain = plain_len(bytes, i);
+        if plain > 0 {
+            // A single-character piece unless a non-starter follows: then
+            // it starts the piece found below.
+            prev = i;
+            i += plain;
             continue;
         }
+        let rest = s.get(i..).unwrap_or_default();
+        let Some(c) = rest.chars().next() else { break };
+        // Pieces after the first start at a stable or width-folded character.
+        let start = if i > 0 && !starts_piece(c) { prev } else { i };
+        let first = s.get(start..).and_then(|r| r.chars().next()).unwrap_or(c);
+        let mut end = i + c.len_utf8();
+        for d in s.get(end..).unwrap_or_default().chars() {
+            if starts_piece(d) {
+                break;
+            }
+            end += d.len_utf8();
+        }
+        let single = end == start + first.len_utf8();
         out.push_str(s.get(run..start).unwrap_or_default());
         run = end;
-        if single && is_stable(c) {
+        if single && is_stable(first) {
             // Its own NFKC form, and caseless apart from ASCII.
-            push_folded(out, c);
-        } else if let Some(folded) = width_fold(c).filter(|_| single) {
+            push_folded(out, first);
+        } else if let Some(folded) = width_fold(first).filter(|_| single) {
             push_folded(out, folded);
         } else {
-            for n in s.get(start..end).unwrap_or_default().nfkc() {
+            let piece = s.get(start..end).unwrap_or_default();
+            cased_cjk |= piece.chars().any(is_cased_cjk);
+            for n in piece.nfkc() {
                 for l in n.to_lowercase() {
                     push_folded(out, l);
                 }
             }
         }
+        prev = start;
+        i = end;
     }
     out.push_str(s.get(run..).unwrap_or_default());
+    cased_cjk
+}
+
+/// Whether `c` starts a normalisation piece (see [`push_nfkc`]).
+fn starts_piece(c: char) -> bool {
+    is_stable(c) || width_fold(c).is_some()
+}
+
+/// The length in bytes of the character at `bytes[i]` when it is stable and
+/// folds to itself (ASCII other than capitals and the backtick, kana, CJK
+/// ideographs and punctuation), else 0: read from the UTF-8 bytes, nearly
+/// all of a Japanese mail is passed over without decoding it.
+fn plain_len(bytes: &[u8], i: usize) -> usize {
+    match *bytes.get(i..).unwrap_or_default() {
+        [b, ..] if b < 0x80 => usize::from(!b.is_ascii_uppercase() && b != b'`'),
+        // U+5000 to U+9FFF, and U+4E00 to U+4FFF.
+        [0xE5..=0xE9, ..] => 3,
+        [0xE4, 0xB8..=0xBF, ..] => 3,
+        // U+3000 to U+30FF: the table.
+        [0xE3, b1 @ 0x80..=0x83, b2, ..] => {
+            let u = usize::from(b1 & 3) << 6 | usize::from(b2 & 0x3F);
+            if STABLE_3000[u >> 6] >> (u & 63) & 1 == 1 {
+                3
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
 }
 
 /// Characters that are their own NFKC form in any context, start a
@@ -113,8 +164,8 @@ fn push_nfkc(out: &mut String, s: &str) {
 /// them) and have no case: ASCII, hiragana, katakana, CJK ideographs and the
 /// common CJK punctuation. Checked against the Unicode tables in the tests.
 ///
-/// It runs on every character, twice: the U+3000 block is one bit table
-/// instead of a chain of range tests.
+/// It runs on the characters [`plain_len`] does not pass over: the U+3000
+/// block is one bit table instead of a chain of range tests.
 fn is_stable(c: char) -> bool {
     let u = u32::from(c);
     if u < 0x80 || u.wrapping_sub(0x4E00) <= 0x9FFF - 0x4E00 {
@@ -532,6 +583,34 @@ mod tests {
                 assert!(f.is_ascii(), "{c:?}");
                 assert!(c.to_string().nfkc().eq([f]), "{c:?}");
             }
+        }
+    }
+
+    #[test]
+    fn folding_differs_only_for_cased_cjk() {
+        // Folding a normalised char alone vs. lower-casing it first.
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            if is_nfkc_quick(std::iter::once(c)) != IsNormalized::Yes {
+                continue;
+            }
+            let (mut alone, mut lowered) = (String::new(), String::new());
+            push_folded(&mut alone, c);
+            c.to_lowercase().for_each(|l| push_folded(&mut lowered, l));
+            assert!(alone == lowered || is_cased_cjk(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn plain_len_is_stable_and_self_folding() {
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            let plain = is_stable(c) && folds_to_itself(c);
+            assert_eq!(
+                plain_len(bytes, 0),
+                if plain { bytes.len() } else { 0 },
+                "{c:?}"
+            );
         }
     }
 
