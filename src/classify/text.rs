@@ -16,29 +16,39 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 /// that kana, kanji and ASCII (nearly all of a mail) skip the normalisation
 /// machinery; the result is the same as normalising the whole text.
 pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    normalize_into(&mut out, s);
+    out
+}
+
+/// [`normalize`], appended to `out` (a buffer kept from mail to mail).
+pub fn normalize_into(out: &mut String, s: &str) {
+    let from = out.len();
     if s.is_ascii() {
         // ASCII is already NFKC: skip the decomposition machinery.
-        return s.to_ascii_lowercase();
+        out.push_str(s);
+        if let Some(added) = out.get_mut(from..) {
+            added.make_ascii_lowercase();
+        }
+        return;
     }
-    let mut out = String::with_capacity(s.len());
-    let cased_cjk = push_nfkc(&mut out, s);
+    let cased_cjk = push_nfkc(out, s);
     // Text already in NFKC has always been folded char by char, which keeps
     // the cased letters of the CJK block (Ꙁ): the rare text with one is
     // redone that way, so its result stays what it was.
     if cased_cjk && is_nfkc_quick(s.chars()) == IsNormalized::Yes {
-        out.clear();
+        out.truncate(from);
         let mut run = 0;
         for (i, c) in s.char_indices() {
             if folds_to_itself(c) {
                 continue;
             }
             out.push_str(s.get(run..i).unwrap_or_default());
-            push_folded(&mut out, c);
+            push_folded(out, c);
             run = i + c.len_utf8();
         }
         out.push_str(s.get(run..).unwrap_or_default());
     }
-    out
 }
 
 /// A letter with case in the block [`push_folded`] passes through: there
@@ -240,8 +250,15 @@ pub fn is_reply(subject: &str) -> bool {
 /// "From:/Sent:" blocks, their Japanese forms). Running it on an already
 /// stripped text changes nothing, so it is always applied.
 pub fn own_text(body: &str) -> String {
+    let mut out = String::new();
+    own_text_into(&mut out, body);
+    out
+}
+
+/// [`own_text`], appended to `out` (a buffer kept from mail to mail).
+pub fn own_text_into(out: &mut String, body: &str) {
     // Each kept line gets a line feed: one more than the body may have.
-    let mut out = String::with_capacity(body.len() + 1);
+    out.reserve(body.len() + 1);
     let mut lines = body.lines();
     while let Some(line) = lines.next() {
         let t = line.trim();
@@ -255,7 +272,6 @@ pub fn own_text(body: &str) -> String {
         out.push_str(line);
         out.push('\n');
     }
-    out
 }
 
 fn is_quote_header<'a>(t: &str, rest: impl Iterator<Item = &'a str>) -> bool {
@@ -470,13 +486,21 @@ pub fn stem(word: &str) -> Cow<'_, str> {
 /// whitespace removed (Japanese mail is hard-wrapped mid-word), as chars so
 /// windows are counted in characters.
 pub fn compact(norm: &str) -> Vec<char> {
-    let mut out = Vec::with_capacity(norm.len());
+    let mut out = Vec::new();
+    compact_into(&mut out, norm);
+    out
+}
+
+/// [`compact`] into `out` (a buffer kept from mail to mail), replacing what
+/// it held.
+pub fn compact_into(out: &mut Vec<char>, norm: &str) {
+    out.clear();
+    out.reserve(norm.len());
     for c in norm.chars() {
         if !is_space(c) {
             out.push(c);
         }
     }
-    out
 }
 
 /// `char::is_whitespace`, with the CJK range (most of a Japanese text)
