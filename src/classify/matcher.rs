@@ -9,8 +9,8 @@
 
 use super::rules::{EnStart, FuzzyWord, NOT_WORD, Rules, TermKind, bigram_key};
 use super::text::{
-    compact_into, ends_sentence, for_each_deletion, for_each_token, letter_counts, letter_mask,
-    stem,
+    compact_into, ends_sentence, for_each_deletion_hash, for_each_token, letter_counts,
+    letter_mask, stem,
 };
 
 /// One occurrence of a term.
@@ -37,8 +37,6 @@ pub(crate) struct Scratch {
 struct FuzzyScratch {
     /// Places in `Rules::fuzzy` of the candidate stems.
     near: Vec<(u32, u32)>,
-    /// One deletion form of the word.
-    deletion: String,
 }
 
 impl Scratch {
@@ -131,8 +129,8 @@ fn fuzzy_id(rules: &Rules, s: &str, scratch: &mut FuzzyScratch) -> Option<u32> {
         // away; taken in the order of the full scan below, so ties resolve alike.
         let near = &mut scratch.near;
         near.clear();
-        for_each_deletion(s, &mut scratch.deletion, |key| {
-            if let Some(places) = rules.fuzzy_near.get(key) {
+        for_each_deletion_hash(s.as_bytes(), |key| {
+            if let Some(places) = rules.fuzzy_near.get(&key) {
                 near.extend_from_slice(places);
             }
         });

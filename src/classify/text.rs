@@ -530,17 +530,46 @@ pub fn letter_counts(s: &str) -> [u8; 32] {
     counts
 }
 
-/// Hand `f` the word itself and every string made by deleting one of its
-/// chars (`buf` holds them): a word one edit (insertion, deletion, change or
-/// swap of neighbours) from another shares one of these strings with it.
-pub fn for_each_deletion(s: &str, buf: &mut String, mut f: impl FnMut(&str)) {
-    f(s);
-    for (k, c) in s.char_indices() {
-        buf.clear();
-        buf.push_str(s.get(..k).unwrap_or_default());
-        buf.push_str(s.get(k + c.len_utf8()..).unwrap_or_default());
-        f(buf);
+/// Hand `f` a hash of the word and of every string made by deleting one of
+/// its bytes: a word one edit (insertion, deletion, change or swap of
+/// neighbours) from another shares one of these strings, so one of these
+/// hashes, with it. Computed in one pass, without building the strings.
+pub fn for_each_deletion_hash(word: &[u8], mut f: impl FnMut(u64)) {
+    let whole = poly_hash(word);
+    f(whole);
+    // From the end: `rest` is the hash of the bytes after `k`, `weight` the
+    // power of the multiplier byte `k` carries in `whole`.
+    let (mut rest, mut weight) = (0u64, 1u64);
+    for &b in word.iter().rev() {
+        let from_k = u64::from(b).wrapping_mul(weight).wrapping_add(rest);
+        // The bytes before `k` carry one power too many in `whole`: the
+        // multiplier is odd, so dividing by it is multiplying by its inverse.
+        let before = whole.wrapping_sub(from_k).wrapping_mul(POLY_INVERSE);
+        f(before.wrapping_add(rest));
+        rest = from_k;
+        weight = weight.wrapping_mul(POLY);
     }
+}
+
+/// The multiplier of [`poly_hash`] (odd) and its inverse modulo 2^64.
+const POLY: u64 = 0x0100_0000_01b3;
+const POLY_INVERSE: u64 = {
+    // Newton's iteration doubles the correct low bits each step.
+    let mut inv = POLY;
+    let mut i = 0;
+    while i < 6 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(POLY.wrapping_mul(inv)));
+        i += 1;
+    }
+    inv
+};
+
+/// The polynomial hash of `bytes`: each byte times the multiplier to the
+/// power of the bytes after it.
+pub fn poly_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0u64, |h, &b| {
+        h.wrapping_mul(POLY).wrapping_add(u64::from(b))
+    })
 }
 
 /// A 26-letter bitmask, used to skip edit-distance work on words that cannot
@@ -670,13 +699,28 @@ mod tests {
     }
 
     #[test]
+    fn deletion_hashes_are_the_deletions_hashes() {
+        assert_eq!(POLY.wrapping_mul(POLY_INVERSE), 1);
+        for word in ["", "a", "abc", "receiv", "arrivv", "authenticator"] {
+            let mut got = Vec::new();
+            for_each_deletion_hash(word.as_bytes(), |h| got.push(h));
+            let mut want = vec![poly_hash(word.as_bytes())];
+            for k in (0..word.len()).rev() {
+                let mut d = word.as_bytes().to_vec();
+                d.remove(k);
+                want.push(poly_hash(&d));
+            }
+            assert_eq!(got, want, "{word}");
+        }
+    }
+
+    #[test]
     fn one_edit_shares_a_deletion() {
         let deletions = |s: &str| {
             let mut all = Vec::new();
-            for_each_deletion(s, &mut String::new(), |d| all.push(d.to_string()));
+            for_each_deletion_hash(s.as_bytes(), |d| all.push(d));
             all
         };
-        assert_eq!(deletions("abc"), ["abc", "bc", "ac", "ab"]);
         let words = [
             "receiv", "reciev", "receive", "recive", "receivx", "xeceiv", "rceeiv",
         ];
