@@ -74,7 +74,9 @@ fn header_signals(inbound: &Inbound) -> Vec<String> {
 }
 
 fn sender_signal(from: &str, rules: &AutoRules) -> Option<String> {
-    let local = from.split('@').next()?.trim();
+    // The part before the first '@' (a short scan: cheaper than a memchr).
+    let at = from.bytes().position(|b| b == b'@').unwrap_or(from.len());
+    let local = from.get(..at)?.trim();
     // `from_addr` is lower case already when it comes from `parse`.
     let local: std::borrow::Cow<'_, str> = if local.bytes().any(|b| b.is_ascii_uppercase()) {
         local.to_ascii_lowercase().into()
@@ -85,16 +87,19 @@ fn sender_signal(from: &str, rules: &AutoRules) -> Option<String> {
         return None;
     }
     // "noreply+tag", "bounces-123": the configured name starts the local part
-    // and is followed by nothing or a separator.
+    // and is followed by nothing or a separator. The first byte rules out
+    // most names before a comparison.
+    let first = local.as_bytes().first();
     rules
         .sender_locals
         .iter()
         .find(|l| {
-            local.strip_prefix(l.as_str()).is_some_and(|rest| {
-                rest.is_empty()
-                    || rest.starts_with(['+', '-', '_', '.'])
-                    || rest.bytes().all(|b| b.is_ascii_digit())
-            })
+            l.as_bytes().first() == first
+                && local.strip_prefix(l.as_str()).is_some_and(|rest| {
+                    rest.is_empty()
+                        || rest.starts_with(['+', '-', '_', '.'])
+                        || rest.bytes().all(|b| b.is_ascii_digit())
+                })
         })
         .map(|l| format!("sender:{l}"))
 }

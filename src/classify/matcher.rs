@@ -7,8 +7,11 @@
 //! the compact text looks up every char bigram in the atom index and checks
 //! the atoms starting there. Both paths touch only terms that can match.
 
-use super::rules::{EnStart, NOT_WORD, Rules, TermKind, bigram_key};
-use super::text::{compact, ends_sentence, for_each_token, letter_counts, letter_mask, stem};
+use super::rules::{EnStart, FuzzyWord, NOT_WORD, Rules, TermKind, bigram_key};
+use super::text::{
+    compact_into, ends_sentence, for_each_deletion_hash, for_each_token, letter_counts,
+    letter_mask, stem,
+};
 
 /// One occurrence of a term.
 #[derive(Debug, Clone, Copy)]
@@ -18,14 +21,41 @@ pub(crate) struct Hit {
     pub negated: bool,
 }
 
+/// The buffers [`find`] works in, kept from text to text so that a mail
+/// costs no allocations once a thread has seen one as long.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    words: Vec<Word>,
+    /// The compact text, and the Japanese atoms found in it.
+    chars: Vec<char>,
+    occ: Vec<(u32, usize, usize)>,
+    fuzzy: FuzzyScratch,
+}
+
+/// The typo search's buffers.
+#[derive(Debug, Default)]
+struct FuzzyScratch {
+    /// Places in `Rules::fuzzy` of the candidate stems.
+    near: Vec<(u32, u32)>,
+}
+
+impl Scratch {
+    /// The bytes its buffers hold on to.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.words.capacity() * std::mem::size_of::<Word>()
+            + self.chars.capacity() * std::mem::size_of::<char>()
+            + self.occ.capacity() * std::mem::size_of::<(u32, usize, usize)>()
+    }
+}
+
 /// Append every term occurrence in `norm` (already normalised) to `out`.
-pub(crate) fn find(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
+pub(crate) fn find(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut Scratch) {
     if norm.is_empty() {
         return;
     }
-    find_en(rules, norm, out);
+    find_en(rules, norm, out, scratch);
     if !norm.is_ascii() && !rules.ja_atoms.is_empty() {
-        find_ja(rules, norm, out);
+        find_ja(rules, norm, out, scratch);
     }
 }
 
@@ -34,7 +64,12 @@ pub(crate) fn find(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
 /// "received". Short words must match exactly: "lock"/"look" are different.
 /// `memo` keeps the typo search's answers for this text: a long word the
 /// rules do not know is often written more than once.
-fn word_id<'a>(rules: &Rules, raw: &'a str, memo: &mut Vec<(&'a str, Option<u32>)>) -> Option<u32> {
+fn word_id<'a>(
+    rules: &Rules,
+    raw: &'a str,
+    memo: &mut Vec<(&'a str, Option<u32>)>,
+    scratch: &mut FuzzyScratch,
+) -> Option<u32> {
     let s = stem(raw);
     if let Some(id) = rules.vocab.get(s.as_ref()) {
         return Some(*id);
@@ -46,7 +81,7 @@ fn word_id<'a>(rules: &Rules, raw: &'a str, memo: &mut Vec<(&'a str, Option<u32>
     if let Some(&(_, id)) = memo.iter().find(|(w, _)| *w == raw) {
         return id;
     }
-    let id = fuzzy_id(rules, &s);
+    let id = fuzzy_id(rules, &s, scratch);
     memo.push((raw, id));
     id
 }
@@ -61,38 +96,61 @@ fn more_bits_than(mut x: u32, k: usize) -> bool {
 }
 
 /// The rule word whose stem is nearest `s` within the allowed edits.
-fn fuzzy_id(rules: &Rules, s: &str) -> Option<u32> {
+fn fuzzy_id(rules: &Rules, s: &str, scratch: &mut FuzzyScratch) -> Option<u32> {
     // Two edits only for long words, where two typos still leave the word unmistakable.
     let max_edits = if s.len() >= 12 { 2 } else { 1 };
     let mask = letter_mask(s);
     let counts = letter_counts(s);
     let mut best: Option<(usize, u32)> = None;
-    let lengths = s.len().saturating_sub(max_edits)..=s.len() + max_edits;
-    let buckets = lengths.filter_map(|l| Some((rules.fuzzy_masks.get(l)?, rules.fuzzy.get(l)?)));
-    let candidates = buckets.flat_map(|(masks, words)| {
-        masks
-            .iter()
-            .zip(words)
-            .filter(move |(m, _)| !more_bits_than(*m ^ mask, 2 * max_edits))
-            .map(|(_, fw)| fw)
-    });
-    for fw in candidates {
+    let mut consider = |fw_mask: u32, fw: &FuzzyWord| {
+        if more_bits_than(fw_mask ^ mask, 2 * max_edits) {
+            return;
+        }
         // One edit changes the letter counts by at most two (a swap by none):
         // a cheap lower bound that spares most edit-distance computations.
         let count_diff: u32 = (fw.counts.iter().zip(&counts))
             .map(|(a, b)| u32::from(a.abs_diff(*b)))
             .sum();
         if count_diff.div_ceil(2) as usize > max_edits {
-            continue;
+            return;
         }
         let d = strsim::damerau_levenshtein(s, &fw.stem);
         // Six-letter stems only forgive a swapped pair ("reciev"): one changed
         // letter there too often makes another word ("attach"/"attack").
         if d == 1 && s.len().min(fw.stem.len()) < 7 && strsim::levenshtein(s, &fw.stem) != 2 {
-            continue;
+            return;
         }
         if d <= max_edits && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, fw.id));
+        }
+    };
+    if max_edits == 1 {
+        // Only the stems sharing a one-deletion form with `s` can be one edit
+        // away; taken in the order of the full scan below, so ties resolve alike.
+        let near = &mut scratch.near;
+        near.clear();
+        for_each_deletion_hash(s.as_bytes(), |key| {
+            if let Some(places) = rules.fuzzy_near.get(&key) {
+                near.extend_from_slice(places);
+            }
+        });
+        near.sort_unstable();
+        near.dedup();
+        for &(len, i) in near.iter() {
+            let (len, i) = (len as usize, i as usize);
+            let masks = rules.fuzzy_masks.get(len).and_then(|m| m.get(i));
+            if let (Some(&m), Some(fw)) = (masks, rules.fuzzy.get(len).and_then(|w| w.get(i))) {
+                consider(m, fw);
+            }
+        }
+    } else {
+        let lengths = s.len().saturating_sub(max_edits)..=s.len() + max_edits;
+        for l in lengths {
+            if let (Some(masks), Some(words)) = (rules.fuzzy_masks.get(l), rules.fuzzy.get(l)) {
+                for (&m, fw) in masks.iter().zip(words) {
+                    consider(m, fw);
+                }
+            }
         }
     }
     best.map(|(_, id)| id)
@@ -112,23 +170,24 @@ struct Word {
     negator: bool,
 }
 
-fn words(rules: &Rules, norm: &str) -> Vec<Word> {
-    let mut words = Vec::with_capacity(norm.len() / 5);
+/// The words of `norm` into `words`, replacing what it held.
+fn words(rules: &Rules, norm: &str, words: &mut Vec<Word>, fuzzy: &mut FuzzyScratch) {
+    words.clear();
     let mut memo = Vec::new();
     for_each_token(norm, |t| {
         let cue = rules.cue(t.raw);
         words.push(Word {
-            id: word_id(rules, t.raw, &mut memo),
+            id: word_id(rules, t.raw, &mut memo, fuzzy),
             clause: t.clause,
             not: cue.not,
             negator: cue.negator,
         });
     });
-    words
 }
 
-fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
-    let words = words(rules, norm);
+fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut Scratch) {
+    words(rules, norm, &mut scratch.words, &mut scratch.fuzzy);
+    let words = scratch.words.as_slice();
     let empty: &[EnStart] = &[];
     for (i, word) in words.iter().enumerate() {
         let by_word = word
@@ -158,8 +217,8 @@ fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
             let TermKind::En(segs) = &rules.terms[tid as usize].kind else {
                 continue;
             };
-            if let Some(gap_negated) = match_en(rules, segs, &words, i) {
-                let negated = gap_negated || negated_before(rules, &words, i);
+            if let Some(gap_negated) = match_en(rules, segs, words, i) {
+                let negated = gap_negated || negated_before(rules, words, i);
                 out.push(Hit { term: tid, negated });
             }
         }
@@ -209,13 +268,15 @@ fn negated_before(rules: &Rules, words: &[Word], i: usize) -> bool {
         .any(|w| w.clause == clause && w.negator)
 }
 
-fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
-    let chars = compact(norm);
+fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut Scratch) {
+    compact_into(&mut scratch.chars, norm);
+    let chars = scratch.chars.as_slice();
     if chars.len() < 2 {
         return;
     }
     // (atom, start, end) in char positions, in text order (by start).
-    let mut occ: Vec<(u32, usize, usize)> = Vec::new();
+    let occ = &mut scratch.occ;
+    occ.clear();
     for (i, pair) in chars.windows(2).enumerate() {
         let &[a, b] = pair else { continue };
         if !rules.ja_starts.may_contain(a) || !rules.ja_pairs.may_contain(a, b) {
@@ -233,13 +294,13 @@ fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>) {
             }
         }
     }
-    for &(atom, _, end) in &occ {
+    for &(atom, _, end) in occ.iter() {
         for &tid in &rules.ja_first[atom as usize] {
             let TermKind::Ja(atoms) = &rules.terms[tid as usize].kind else {
                 continue;
             };
-            if let Some(end) = chain_ja(rules, atoms, &occ, &chars, end) {
-                let negated = negated_after(rules, &chars, end);
+            if let Some(end) = chain_ja(rules, atoms, occ, chars, end) {
+                let negated = negated_after(rules, chars, end);
                 out.push(Hit { term: tid, negated });
             }
         }

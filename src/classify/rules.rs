@@ -5,7 +5,7 @@
 //!
 //! The format is documented at the top of `config/rules.toml`.
 
-use super::text::{compact, letter_counts, letter_mask, normalize, stem};
+use super::text::{compact, for_each_deletion_hash, letter_counts, letter_mask, normalize, stem};
 use crate::config::ConfigError;
 use crate::verdict::Category;
 use serde::Deserialize;
@@ -258,6 +258,11 @@ pub struct Rules {
     /// The letter masks of `fuzzy`, bucket by bucket in the same order: the
     /// first test reads these packed together instead of a whole word each.
     pub(crate) fuzzy_masks: Vec<Vec<u32>>,
+    /// The hashes of each stem of `fuzzy` and of its one-byte deletions ->
+    /// the stems' places in `fuzzy` (length, index), in order: a word one
+    /// edit from a stem shares such a form with it, so one-edit searches
+    /// look only here (a hash collision only adds a candidate).
+    pub(crate) fuzzy_near: FastMap<u64, Vec<(u32, u32)>>,
     /// Word id -> English terms whose first word it is.
     pub(crate) en_first: Vec<Vec<EnStart>>,
     /// Japanese atoms (compact normalised substrings).
@@ -758,6 +763,14 @@ impl Rules {
                 self.fuzzy.resize(s.len() + 1, Vec::new());
                 self.fuzzy_masks.resize(s.len() + 1, Vec::new());
             }
+            let place = (s.len() as u32, self.fuzzy[s.len()].len() as u32);
+            for_each_deletion_hash(s.as_bytes(), |key| {
+                let places = self.fuzzy_near.entry(key).or_default();
+                // Deleting either of two equal neighbours gives the same form.
+                if places.last() != Some(&place) {
+                    places.push(place);
+                }
+            });
             self.fuzzy_masks[s.len()].push(letter_mask(&s));
             self.fuzzy[s.len()].push(FuzzyWord {
                 id,

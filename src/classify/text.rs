@@ -16,31 +16,45 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 /// that kana, kanji and ASCII (nearly all of a mail) skip the normalisation
 /// machinery; the result is the same as normalising the whole text.
 pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    normalize_into(&mut out, s);
+    out
+}
+
+/// [`normalize`], appended to `out` (a buffer kept from mail to mail).
+pub fn normalize_into(out: &mut String, s: &str) {
+    let from = out.len();
     if s.is_ascii() {
         // ASCII is already NFKC: skip the decomposition machinery.
-        return s.to_ascii_lowercase();
+        out.push_str(s);
+        if let Some(added) = out.get_mut(from..) {
+            added.make_ascii_lowercase();
+        }
+        return;
     }
-    let mut out = String::with_capacity(s.len());
-    // Text already in NFKC keeps its characters (only case and apostrophes
-    // fold). Stable characters pass the quick check as ASCII does, so only
-    // the others are looked up in the tables.
-    let quick = is_nfkc_quick(s.chars().map(|c| if is_stable(c) { 'a' } else { c }));
-    if quick == IsNormalized::Yes {
-        // Runs of characters that fold to themselves are copied whole.
+    let cased_cjk = push_nfkc(out, s);
+    // Text already in NFKC has always been folded char by char, which keeps
+    // the cased letters of the CJK block (Ꙁ): the rare text with one is
+    // redone that way, so its result stays what it was.
+    if cased_cjk && is_nfkc_quick(s.chars()) == IsNormalized::Yes {
+        out.truncate(from);
         let mut run = 0;
         for (i, c) in s.char_indices() {
             if folds_to_itself(c) {
                 continue;
             }
             out.push_str(s.get(run..i).unwrap_or_default());
-            push_folded(&mut out, c);
+            push_folded(out, c);
             run = i + c.len_utf8();
         }
         out.push_str(s.get(run..).unwrap_or_default());
-    } else {
-        push_nfkc(&mut out, s);
     }
-    out
+}
+
+/// A letter with case in the block [`push_folded`] passes through: there
+/// the two ways of folding differ.
+fn is_cased_cjk(c: char) -> bool {
+    ('\u{2E80}'..='\u{FE4F}').contains(&c) && !c.to_lowercase().eq([c])
 }
 
 /// Whether [`push_folded`] pushes `c` itself: ASCII other than capitals and
@@ -72,40 +86,87 @@ fn push_folded(out: &mut String, c: char) {
 /// pieces, each one such character followed by the run of other characters
 /// after it: single characters are mapped directly, only pieces with
 /// anything else (half-width kana, combining marks, ①) go through NFKC.
-fn push_nfkc(out: &mut String, s: &str) {
-    let mut chars = s.char_indices().peekable();
-    // Start of the run of stable characters that fold to themselves, copied
-    // whole when something else comes.
+///
+/// Whether a piece that went through NFKC had an [`is_cased_cjk`] letter.
+fn push_nfkc(out: &mut String, s: &str) -> bool {
+    let mut cased_cjk = false;
+    let bytes = s.as_bytes();
+    // Start of the run of characters copied whole when something else comes.
     let mut run = 0;
-    while let Some((start, c)) = chars.next() {
-        let mut end = start + c.len_utf8();
-        while let Some(&(i, d)) = chars.peek() {
-            if is_stable(d) || width_fold(d).is_some() {
-                break;
-            }
-            end = i + d.len_utf8();
-            chars.next();
-        }
-        let single = end == start + c.len_utf8();
-        if single && is_stable(c) && folds_to_itself(c) {
+    // Start of the character before `i`.
+    let mut prev = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let plain = plain_len(bytes, i);
+        if plain > 0 {
+            // A single-character piece unless a non-starter follows: then
+            // it starts the piece found below.
+            prev = i;
+            i += plain;
             continue;
         }
+        let rest = s.get(i..).unwrap_or_default();
+        let Some(c) = rest.chars().next() else { break };
+        // Pieces after the first start at a stable or width-folded character.
+        let start = if i > 0 && !starts_piece(c) { prev } else { i };
+        let first = s.get(start..).and_then(|r| r.chars().next()).unwrap_or(c);
+        let mut end = i + c.len_utf8();
+        for d in s.get(end..).unwrap_or_default().chars() {
+            if starts_piece(d) {
+                break;
+            }
+            end += d.len_utf8();
+        }
+        let single = end == start + first.len_utf8();
         out.push_str(s.get(run..start).unwrap_or_default());
         run = end;
-        if single && is_stable(c) {
+        if single && is_stable(first) {
             // Its own NFKC form, and caseless apart from ASCII.
-            push_folded(out, c);
-        } else if let Some(folded) = width_fold(c).filter(|_| single) {
+            push_folded(out, first);
+        } else if let Some(folded) = width_fold(first).filter(|_| single) {
             push_folded(out, folded);
         } else {
-            for n in s.get(start..end).unwrap_or_default().nfkc() {
+            let piece = s.get(start..end).unwrap_or_default();
+            cased_cjk |= piece.chars().any(is_cased_cjk);
+            for n in piece.nfkc() {
                 for l in n.to_lowercase() {
                     push_folded(out, l);
                 }
             }
         }
+        prev = start;
+        i = end;
     }
     out.push_str(s.get(run..).unwrap_or_default());
+    cased_cjk
+}
+
+/// Whether `c` starts a normalisation piece (see [`push_nfkc`]).
+fn starts_piece(c: char) -> bool {
+    is_stable(c) || width_fold(c).is_some()
+}
+
+/// The length in bytes of the character at `bytes[i]` when it is stable and
+/// folds to itself (ASCII other than capitals and the backtick, kana, CJK
+/// ideographs and punctuation), else 0: read from the UTF-8 bytes, nearly
+/// all of a Japanese mail is passed over without decoding it.
+fn plain_len(bytes: &[u8], i: usize) -> usize {
+    match *bytes.get(i..).unwrap_or_default() {
+        [b, ..] if b < 0x80 => usize::from(!b.is_ascii_uppercase() && b != b'`'),
+        // U+5000 to U+9FFF, and U+4E00 to U+4FFF.
+        [0xE5..=0xE9, ..] => 3,
+        [0xE4, 0xB8..=0xBF, ..] => 3,
+        // U+3000 to U+30FF: the table.
+        [0xE3, b1 @ 0x80..=0x83, b2, ..] => {
+            let u = usize::from(b1 & 3) << 6 | usize::from(b2 & 0x3F);
+            if STABLE_3000[u >> 6] >> (u & 63) & 1 == 1 {
+                3
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
 }
 
 /// Characters that are their own NFKC form in any context, start a
@@ -113,8 +174,8 @@ fn push_nfkc(out: &mut String, s: &str) {
 /// them) and have no case: ASCII, hiragana, katakana, CJK ideographs and the
 /// common CJK punctuation. Checked against the Unicode tables in the tests.
 ///
-/// It runs on every character, twice: the U+3000 block is one bit table
-/// instead of a chain of range tests.
+/// It runs on the characters [`plain_len`] does not pass over: the U+3000
+/// block is one bit table instead of a chain of range tests.
 fn is_stable(c: char) -> bool {
     let u = u32::from(c);
     if u < 0x80 || u.wrapping_sub(0x4E00) <= 0x9FFF - 0x4E00 {
@@ -189,8 +250,15 @@ pub fn is_reply(subject: &str) -> bool {
 /// "From:/Sent:" blocks, their Japanese forms). Running it on an already
 /// stripped text changes nothing, so it is always applied.
 pub fn own_text(body: &str) -> String {
+    let mut out = String::new();
+    own_text_into(&mut out, body);
+    out
+}
+
+/// [`own_text`], appended to `out` (a buffer kept from mail to mail).
+pub fn own_text_into(out: &mut String, body: &str) {
     // Each kept line gets a line feed: one more than the body may have.
-    let mut out = String::with_capacity(body.len() + 1);
+    out.reserve(body.len() + 1);
     let mut lines = body.lines();
     while let Some(line) = lines.next() {
         let t = line.trim();
@@ -204,7 +272,6 @@ pub fn own_text(body: &str) -> String {
         out.push_str(line);
         out.push('\n');
     }
-    out
 }
 
 fn is_quote_header<'a>(t: &str, rest: impl Iterator<Item = &'a str>) -> bool {
@@ -419,9 +486,27 @@ pub fn stem(word: &str) -> Cow<'_, str> {
 /// whitespace removed (Japanese mail is hard-wrapped mid-word), as chars so
 /// windows are counted in characters.
 pub fn compact(norm: &str) -> Vec<char> {
-    let mut out = Vec::with_capacity(norm.len());
-    out.extend(norm.chars().filter(|c| !c.is_whitespace()));
+    let mut out = Vec::new();
+    compact_into(&mut out, norm);
     out
+}
+
+/// [`compact`] into `out` (a buffer kept from mail to mail), replacing what
+/// it held.
+pub fn compact_into(out: &mut Vec<char>, norm: &str) {
+    out.clear();
+    out.reserve(norm.len());
+    for c in norm.chars() {
+        if !is_space(c) {
+            out.push(c);
+        }
+    }
+}
+
+/// `char::is_whitespace`, with the CJK range (most of a Japanese text)
+/// answered before the Unicode table: no whitespace lies above U+3000.
+fn is_space(c: char) -> bool {
+    c <= '\u{3000}' && c.is_whitespace()
 }
 
 /// Whether a character ends a sentence for Japanese windows.
@@ -443,6 +528,48 @@ pub fn letter_counts(s: &str) -> [u8; 32] {
         counts[slot] = counts[slot].saturating_add(1);
     }
     counts
+}
+
+/// Hand `f` a hash of the word and of every string made by deleting one of
+/// its bytes: a word one edit (insertion, deletion, change or swap of
+/// neighbours) from another shares one of these strings, so one of these
+/// hashes, with it. Computed in one pass, without building the strings.
+pub fn for_each_deletion_hash(word: &[u8], mut f: impl FnMut(u64)) {
+    let whole = poly_hash(word);
+    f(whole);
+    // From the end: `rest` is the hash of the bytes after `k`, `weight` the
+    // power of the multiplier byte `k` carries in `whole`.
+    let (mut rest, mut weight) = (0u64, 1u64);
+    for &b in word.iter().rev() {
+        let from_k = u64::from(b).wrapping_mul(weight).wrapping_add(rest);
+        // The bytes before `k` carry one power too many in `whole`: the
+        // multiplier is odd, so dividing by it is multiplying by its inverse.
+        let before = whole.wrapping_sub(from_k).wrapping_mul(POLY_INVERSE);
+        f(before.wrapping_add(rest));
+        rest = from_k;
+        weight = weight.wrapping_mul(POLY);
+    }
+}
+
+/// The multiplier of [`poly_hash`] (odd) and its inverse modulo 2^64.
+const POLY: u64 = 0x0100_0000_01b3;
+const POLY_INVERSE: u64 = {
+    // Newton's iteration doubles the correct low bits each step.
+    let mut inv = POLY;
+    let mut i = 0;
+    while i < 6 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(POLY.wrapping_mul(inv)));
+        i += 1;
+    }
+    inv
+};
+
+/// The polynomial hash of `bytes`: each byte times the multiplier to the
+/// power of the bytes after it.
+pub fn poly_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0u64, |h, &b| {
+        h.wrapping_mul(POLY).wrapping_add(u64::from(b))
+    })
 }
 
 /// A 26-letter bitmask, used to skip edit-distance work on words that cannot
@@ -513,6 +640,34 @@ mod tests {
     }
 
     #[test]
+    fn folding_differs_only_for_cased_cjk() {
+        // Folding a normalised char alone vs. lower-casing it first.
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            if is_nfkc_quick(std::iter::once(c)) != IsNormalized::Yes {
+                continue;
+            }
+            let (mut alone, mut lowered) = (String::new(), String::new());
+            push_folded(&mut alone, c);
+            c.to_lowercase().for_each(|l| push_folded(&mut lowered, l));
+            assert!(alone == lowered || is_cased_cjk(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn plain_len_is_stable_and_self_folding() {
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            let plain = is_stable(c) && folds_to_itself(c);
+            assert_eq!(
+                plain_len(bytes, 0),
+                if plain { bytes.len() } else { 0 },
+                "{c:?}"
+            );
+        }
+    }
+
+    #[test]
     fn piecewise_nfkc_matches_whole_text() {
         // Stable, width-folded, composing, compatibility and cased characters.
         let alphabet = [
@@ -533,6 +688,51 @@ mod tests {
         }
         let mixed = "ＭＦＡの認証ｺｰﾄﾞが届きません（iPhone）。Didn’t ARRIVE ①　ﾃｽﾄ";
         assert_eq!(normalize(mixed), reference_normalize(mixed));
+    }
+
+    #[test]
+    fn space_test_is_unicode_whitespace() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            assert_eq!(is_space(c), c.is_whitespace(), "{c:?}");
+        }
+        assert_eq!(compact(" a\u{3000}か\n\u{B}き "), ['a', 'か', 'き']);
+    }
+
+    #[test]
+    fn deletion_hashes_are_the_deletions_hashes() {
+        assert_eq!(POLY.wrapping_mul(POLY_INVERSE), 1);
+        for word in ["", "a", "abc", "receiv", "arrivv", "authenticator"] {
+            let mut got = Vec::new();
+            for_each_deletion_hash(word.as_bytes(), |h| got.push(h));
+            let mut want = vec![poly_hash(word.as_bytes())];
+            for k in (0..word.len()).rev() {
+                let mut d = word.as_bytes().to_vec();
+                d.remove(k);
+                want.push(poly_hash(&d));
+            }
+            assert_eq!(got, want, "{word}");
+        }
+    }
+
+    #[test]
+    fn one_edit_shares_a_deletion() {
+        let deletions = |s: &str| {
+            let mut all = Vec::new();
+            for_each_deletion_hash(s.as_bytes(), |d| all.push(d));
+            all
+        };
+        let words = [
+            "receiv", "reciev", "receive", "recive", "receivx", "xeceiv", "rceeiv",
+        ];
+        for a in words {
+            for b in words {
+                let (da, db) = (deletions(a), deletions(b));
+                let shared = da.iter().any(|d| db.contains(d));
+                if strsim::damerau_levenshtein(a, b) <= 1 {
+                    assert!(shared, "{a} {b}");
+                }
+            }
+        }
     }
 
     #[test]
