@@ -42,7 +42,6 @@ static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
         .header_address(HeaderName::To)
         .header_address(HeaderName::Cc)
         .header_date(HeaderName::Date)
-        .header_id(HeaderName::MessageId)
         .default_header_ignore()
 });
 
@@ -153,11 +152,7 @@ fn parse_mail(raw: &[u8]) -> Inbound {
 /// Everything that comes from the header block.
 fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
     inbound.headers = headers::collect(msg);
-    inbound.message_id = inbound
-        .header("message-id")
-        .and_then(|v| headers::ids(v).into_iter().next())
-        .or_else(|| msg.message_id().map(str::to_string))
-        .filter(|id| !id.is_empty());
+    inbound.message_id = message_id(&inbound.headers);
     if inbound.message_id.is_none() {
         inbound.problems.push("the mail has no Message-ID".into());
     }
@@ -202,6 +197,24 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
             .push("the Date header could not be read".into());
     }
     inbound.content_type = content_type(msg.parts.first());
+}
+
+/// The first id of the first Message-ID header; failing that, what a broken
+/// mailer wrote in the last one (an id without `<>` or `@`), as mail-parser
+/// reads it. Read from our own header list: having mail-parser parse the
+/// header as well cost more than the rest of our header work.
+fn message_id(headers: &Headers) -> Option<String> {
+    let first = headers.named("message-id").next()?;
+    if let Some(id) = headers::ids(first).into_iter().next() {
+        return Some(id).filter(|id| !id.is_empty());
+    }
+    // As mail-parser reads the last one: its last `<id>`, else the bare
+    // text (none when it holds brackets).
+    let last = headers.named("message-id").last()?;
+    if last.contains('<') {
+        return headers::ids(last).pop();
+    }
+    Some(last.trim().to_string()).filter(|id| !id.is_empty())
 }
 
 fn addresses<'a>(lists: impl Iterator<Item = &'a mail_parser::Address<'a>>) -> Vec<String> {
@@ -381,6 +394,47 @@ fn dedup_into(out: &mut Vec<String>, new: Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_id_as_mail_parser_read_it() {
+        // The ids we read ourselves, then mail-parser's reading of the last
+        // header when the first holds none: what the store deduplicated on
+        // before mail-parser stopped parsing the header.
+        let cases: &[&[&str]] = &[
+            &["<a@b.example>"],
+            &["a@b.example"],
+            &["12345"],
+            &["foo bar"],
+            &[""],
+            &["<>"],
+            &["<abc"],
+            &["abc <def@x>"],
+            &["<a@x> <b@x>"],
+            &["<a@x>", "<c@x>"],
+            &["junk", "<c@x>"],
+            &["junk", "other"],
+            &["junk", "<c@x> <d@x>"],
+            &["  spaced  "],
+        ];
+        for headers in cases {
+            let mut raw = String::from("From: a@b.example\r\n");
+            for h in *headers {
+                raw.push_str(&format!("Message-ID: {h}\r\n"));
+            }
+            raw.push_str("\r\nhello\r\n");
+            let full = MessageParser::default()
+                .parse(raw.as_bytes())
+                .expect("parses");
+            let ours = parse(raw.as_bytes());
+            let first = ours.header("message-id").unwrap_or_default();
+            let expected = headers::ids(first)
+                .into_iter()
+                .next()
+                .or_else(|| full.message_id().map(str::to_string))
+                .filter(|id| !id.is_empty());
+            assert_eq!(ours.message_id, expected, "{headers:?}");
+        }
+    }
 
     #[test]
     fn raw_eight_bit_and_raw_jis_headers() {
