@@ -135,15 +135,12 @@ pub fn collect(msg: &Message<'_>) -> Headers {
         });
     let mut headers = Headers {
         raw: raw.get(lo..hi).unwrap_or_default().into(),
-        names: String::with_capacity(root.headers.len() * 12),
+        names: String::with_capacity(root.headers.len() * 16),
         entries: Vec::with_capacity(root.headers.len()),
     };
     for h in &root.headers {
         let start = headers.names.len();
         headers.names.push_str(h.name.as_str());
-        if let Some(name) = headers.names.get_mut(start..) {
-            name.make_ascii_lowercase();
-        }
         // A range outside the mail reads as an empty value, as before.
         let value = if in_raw(&h) {
             h.offset_start as usize - lo..h.offset_end as usize - lo
@@ -156,6 +153,8 @@ pub fn collect(msg: &Message<'_>) -> Headers {
             decoded: OnceLock::new(),
         });
     }
+    // One pass over all the names rather than one call per name.
+    headers.names.make_ascii_lowercase();
     headers
 }
 
