@@ -135,15 +135,12 @@ pub fn collect(msg: &Message<'_>) -> Headers {
         });
     let mut headers = Headers {
         raw: raw.get(lo..hi).unwrap_or_default().into(),
-        names: String::with_capacity(root.headers.len() * 12),
+        names: String::with_capacity(root.headers.len() * 16),
         entries: Vec::with_capacity(root.headers.len()),
     };
     for h in &root.headers {
         let start = headers.names.len();
         headers.names.push_str(h.name.as_str());
-        if let Some(name) = headers.names.get_mut(start..) {
-            name.make_ascii_lowercase();
-        }
         // A range outside the mail reads as an empty value, as before.
         let value = if in_raw(&h) {
             h.offset_start as usize - lo..h.offset_end as usize - lo
@@ -156,14 +153,19 @@ pub fn collect(msg: &Message<'_>) -> Headers {
             decoded: OnceLock::new(),
         });
     }
+    // One pass over all the names rather than one call per name.
+    headers.names.make_ascii_lowercase();
     headers
 }
 
 /// Unfold, decode 8-bit bytes and RFC 2047 words, trim.
 pub fn decode_value(raw: &[u8]) -> String {
-    let text = charset::decode_unknown_cow(raw);
+    let decoded = charset::decode_unknown_cow(raw);
     // Unfolding drops the line breaks and the spaces before them; the
-    // continuation line keeps its leading space.
+    // continuation line keeps its leading space. Every piece loses its
+    // trailing spaces, so skipping the leading ones first (the space after
+    // the colon) leaves the unfolded value trimmed at both ends.
+    let text = decoded.trim_start();
     let mut unfolded = String::with_capacity(text.len());
     let mut start = 0;
     let breaks = memchr::memchr2_iter(b'\r', b'\n', text.as_bytes());
@@ -172,12 +174,11 @@ pub fn decode_value(raw: &[u8]) -> String {
         unfolded.push_str(text.get(start..end).unwrap_or_default().trim_end());
         start = end + 1;
     }
-    let trimmed = unfolded.trim();
     // Most values hold no encoded word and no raw JIS escape: they are done.
-    if has_encoded_word(trimmed) || memchr::memchr(0x1b, trimmed.as_bytes()).is_some() {
-        return trim_in_place(charset::decode_encoded_words(trimmed));
+    if has_encoded_word(&unfolded) || memchr::memchr(0x1b, unfolded.as_bytes()).is_some() {
+        return trim_in_place(charset::decode_encoded_words(&unfolded));
     }
-    trim_in_place(unfolded)
+    unfolded
 }
 
 /// `s.trim().to_string()` without a second allocation: nearly every raw
@@ -220,4 +221,60 @@ pub fn ids(value: &str) -> Vec<String> {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `decode_value` as it was before it skipped the leading spaces first.
+    fn decode_value_old(raw: &[u8]) -> String {
+        let text = charset::decode_unknown_cow(raw);
+        let mut unfolded = String::with_capacity(text.len());
+        let mut start = 0;
+        let breaks = memchr::memchr2_iter(b'\r', b'\n', text.as_bytes());
+        for end in breaks.chain(std::iter::once(text.len())) {
+            unfolded.push_str(text.get(start..end).unwrap_or_default().trim_end());
+            start = end + 1;
+        }
+        let trimmed = unfolded.trim();
+        if has_encoded_word(trimmed) || memchr::memchr(0x1b, trimmed.as_bytes()).is_some() {
+            return trim_in_place(charset::decode_encoded_words(trimmed));
+        }
+        trim_in_place(unfolded)
+    }
+
+    #[test]
+    fn decode_value_matches_the_old_one() {
+        let pieces = [
+            " ",
+            "\t",
+            "\r\n",
+            "\n",
+            "\r",
+            "\r\n ",
+            "\u{3000}",
+            "\u{b}",
+            "\u{a0}",
+            "a",
+            "認証",
+            "=?UTF-8?B?6KqN6A==?=",
+            "=?UTF-8?B?qLw=?=",
+            "\u{1b}$B4A\u{1b}(B",
+            "=?",
+            "\u{85}",
+        ];
+        let mut inputs: Vec<Vec<u8>> = vec![b"\xff\xfe x\r\n".to_vec(), b" \x82\xa0\r\n".to_vec()];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    inputs.push(format!("{a}{b}{c}").into_bytes());
+                    inputs.push(format!("{a}{b} x {c}{a}\r\n").into_bytes());
+                }
+            }
+        }
+        for raw in &inputs {
+            assert_eq!(decode_value(raw), decode_value_old(raw), "{raw:?}");
+        }
+    }
 }

@@ -29,12 +29,13 @@ pub fn check(raw: &[u8], sites: &LabelSites, inbound: &mut Inbound) {
             .push("the From name holds a line break (a header injection attempt?); it was put on one line".into());
     }
     let head = header_block(raw);
-    if head.contains(&0) {
+    if memchr::memchr(0, head).is_some() {
         inbound
             .problems
             .push("the mail has NUL bytes in the headers".into());
     }
-    if !head.is_ascii() && std::str::from_utf8(head).is_err() && !is_japanese_legacy(head) {
+    // `from_utf8` has its own ASCII fast path: no separate `is_ascii` pass.
+    if std::str::from_utf8(head).is_err() && !is_japanese_legacy(head) {
         inbound.problems.push(
             "the headers hold header bytes in no known charset; they were read as well as possible"
                 .into(),
@@ -73,7 +74,8 @@ fn has_long_line(raw: &[u8]) -> bool {
 }
 
 fn has_line_break(s: &str) -> bool {
-    s.contains(['\r', '\n'])
+    // CR and LF bytes are never part of a longer UTF-8 character.
+    memchr::memchr2(b'\r', b'\n', s.as_bytes()).is_some()
 }
 
 /// Searchers built once: `memmem::find` builds one per call, which cost
@@ -103,35 +105,13 @@ fn is_japanese_legacy(bytes: &[u8]) -> bool {
 /// so the raw bytes are searched as they are, ignoring ASCII case.
 fn unknown_charsets(raw: &[u8], sites: &LabelSites) -> Vec<String> {
     let mut labels: Vec<String> = Vec::new();
-    let mut push = |label: &[u8]| {
-        // Nearly every label is a known one: lower-case it on the stack and
-        // allocate only for an unknown label.
-        let mut buf = [0u8; 64];
-        let Some(lower) = buf.get_mut(..label.len()) else {
-            // Longer than any charset name; rare enough to take the slow way.
-            let label = String::from_utf8_lossy(label).to_ascii_lowercase();
-            if !known(&label) && !labels.contains(&label) {
-                labels.push(label);
-            }
-            return;
-        };
-        lower.copy_from_slice(label);
-        lower.make_ascii_lowercase();
-        // Label bytes are ASCII (checked by the callers), so this never fails.
-        let Ok(lower) = std::str::from_utf8(lower) else {
-            return;
-        };
-        if !lower.is_empty() && !known(lower) && !labels.iter().any(|l| l == lower) {
-            labels.push(lower.to_string());
-        }
-    };
     // `charset=label` or `charset="label"`.
     for &i in &sites.params {
         let rest = raw.get(i + 1..).unwrap_or_default();
         let quotes = rest.iter().take_while(|&&b| b == b'"').count();
-        let rest = &rest[quotes..];
+        let rest = rest.get(quotes..).unwrap_or_default();
         let len = rest.iter().take_while(|&&b| is_label_byte(b)).count();
-        push(&rest[..len]);
+        note_if_unknown(rest.get(..len).unwrap_or_default(), &mut labels);
     }
     // `=?label?` (an encoded word); the label ends at the next `?`, anywhere.
     for &i in &sites.words {
@@ -139,7 +119,7 @@ fn unknown_charsets(raw: &[u8], sites: &LabelSites) -> Vec<String> {
         if let Some(q) = memchr::memchr(b'?', rest) {
             let label = rest[..q].split(|&b| b == b'*').next().unwrap_or_default();
             if label.len() < 40 && label.iter().all(|&b| is_label_byte(b)) {
-                push(label);
+                note_if_unknown(label, &mut labels);
             }
         }
     }
@@ -147,8 +127,48 @@ fn unknown_charsets(raw: &[u8], sites: &LabelSites) -> Vec<String> {
     labels
 }
 
+/// Labels nearly every mail uses, all known (checked by a test): they skip
+/// the lower-casing and the decoder look-ups.
+const COMMON_LABELS: [&[u8]; 8] = [
+    b"utf-8",
+    b"us-ascii",
+    b"iso-2022-jp",
+    b"shift_jis",
+    b"iso-8859-1",
+    b"euc-jp",
+    b"windows-1252",
+    b"windows-31j",
+];
+
+/// Add `label` (ASCII label bytes) to `labels`, lower case, if no decoder
+/// knows it and it is not there yet.
+fn note_if_unknown(label: &[u8], labels: &mut Vec<String>) {
+    if label.is_empty() || COMMON_LABELS.iter().any(|c| c.eq_ignore_ascii_case(label)) {
+        return;
+    }
+    // Lower-case on the stack and allocate only for an unknown label.
+    let mut buf = [0u8; 64];
+    let Some(lower) = buf.get_mut(..label.len()) else {
+        // Longer than any charset name; rare enough to take the slow way.
+        let label = String::from_utf8_lossy(label).to_ascii_lowercase();
+        if !known(&label) && !labels.contains(&label) {
+            labels.push(label);
+        }
+        return;
+    };
+    lower.copy_from_slice(label);
+    lower.make_ascii_lowercase();
+    // Label bytes are ASCII (checked by the callers), so this never fails.
+    let Ok(lower) = std::str::from_utf8(lower) else {
+        return;
+    };
+    if !known(lower) && !labels.iter().any(|l| l == lower) {
+        labels.push(lower.to_string());
+    }
+}
+
 fn is_label_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-_.:".contains(&b)
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')
 }
 
 fn known(label: &str) -> bool {
@@ -182,6 +202,10 @@ mod tests {
             unknown(b"Content-Type: text/plain; charset=x-unknown-42\r\n\r\nhi"),
             vec!["x-unknown-42".to_string()]
         );
+        for label in COMMON_LABELS {
+            let label = std::str::from_utf8(label).unwrap_or_default();
+            assert!(known(label), "{label}");
+        }
         for raw in [&b"ab"[..], b"", b"\n", &[b'a'; 999], &[b'a'; 1000]] {
             let reference = raw.split(|&b| b == b'\n').any(|l| l.len() > 999);
             assert_eq!(has_long_line(raw), reference);
