@@ -20,6 +20,12 @@
 //! harness: each figure is a step's fastest pass over the mails, the four
 //! steps taking turns for 4 s so that the machine's drift stays out of
 //! their ratios.
+//!
+//! `-- --count=STEP:N` times nothing: it runs one step (`mail-parser`,
+//! `parse`, `full` or `classify`) N passes over the mails, for an
+//! instruction count that does not drift, e.g.
+//! `valgrind --tool=callgrind target/release/deps/classify-* --count=full:20 DIR`
+//! (subtract a `--count=full:0` run for the loading).
 
 #[path = "common/corpus.rs"]
 mod corpus;
@@ -169,6 +175,26 @@ fn main() {
     );
 
     let parsed: Vec<_> = mails.iter().map(|m| mfa_desk::parse::parse(m)).collect();
+    if let Some(count) = std::env::args().find_map(|a| a.strip_prefix("--count=").map(String::from))
+    {
+        let step = match count.split_once(':') {
+            Some(("mail-parser", n)) => n.parse().ok().map(|n| (Step::MailParser, n)),
+            Some(("parse", n)) => n.parse().ok().map(|n| (Step::Parse, n)),
+            Some(("full", n)) => n.parse().ok().map(|n| (Step::ParseClassify, n)),
+            Some(("classify", n)) => n.parse().ok().map(|n| (Step::ClassifyParsed, n)),
+            _ => None,
+        };
+        let Some((step, passes)) = step else {
+            eprintln!("--count takes STEP:N, STEP one of mail-parser, parse, full, classify");
+            std::process::exit(2);
+        };
+        for _ in 0..passes {
+            for (raw, inbound) in mails.iter().zip(&parsed) {
+                run(step, raw, inbound, &rules);
+            }
+        }
+        return;
+    }
     let [mail_parser, parse_only, full, classify_only] = rates(&mails, &parsed, &rules);
 
     println!("mail-parser parse only      {mail_parser:>12.0} msgs/s");
