@@ -7,7 +7,7 @@
 //! the compact text looks up every char bigram in the atom index and checks
 //! the atoms starting there. Both paths touch only terms that can match.
 
-use super::rules::{EnStart, FuzzyWord, NOT_WORD, Rules, TermKind, bigram_key};
+use super::rules::{EnStart, FuzzyWord, NO_CODE, NO_WORD, NOT_WORD, Rules};
 use super::text::{
     compact_into, ends_sentence, for_each_deletion_hash, for_each_token, letter_counts,
     letter_mask, stem,
@@ -28,7 +28,7 @@ pub(crate) struct Scratch {
     words: Vec<Word>,
     /// The compact text, and the Japanese atoms found in it.
     chars: Vec<char>,
-    occ: Vec<(u32, usize, usize)>,
+    occ: Vec<(u32, u32, u32)>,
     fuzzy: FuzzyScratch,
 }
 
@@ -44,7 +44,7 @@ impl Scratch {
     pub(crate) fn held_bytes(&self) -> usize {
         self.words.capacity() * std::mem::size_of::<Word>()
             + self.chars.capacity() * std::mem::size_of::<char>()
-            + self.occ.capacity() * std::mem::size_of::<(u32, usize, usize)>()
+            + self.occ.capacity() * std::mem::size_of::<(u32, u32, u32)>()
     }
 }
 
@@ -54,7 +54,7 @@ pub(crate) fn find(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut 
         return;
     }
     find_en(rules, norm, out, scratch);
-    if !norm.is_ascii() && !rules.ja_atoms.is_empty() {
+    if !norm.is_ascii() && !rules.ja_bigram.is_empty() {
         find_ja(rules, norm, out, scratch);
     }
 }
@@ -64,6 +64,8 @@ pub(crate) fn find(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut 
 /// "received". Short words must match exactly: "lock"/"look" are different.
 /// `memo` keeps the typo search's answers for this text: a long word the
 /// rules do not know is often written more than once.
+// Inlined into the per-word loop: as a call it cost ~20 instructions a word.
+#[inline(always)]
 fn word_id<'a>(
     rules: &Rules,
     raw: &'a str,
@@ -161,8 +163,8 @@ fn fuzzy_id(rules: &Rules, s: &str, scratch: &mut FuzzyScratch) -> Option<u32> {
 /// of the forty terms starting with one).
 #[derive(Debug, Clone, Copy)]
 struct Word {
-    /// The rule word it stands for, if any.
-    id: Option<u32>,
+    /// The rule word it stands for, or [`NO_WORD`].
+    id: u32,
     clause: u32,
     /// One of the words `{not}` stands for.
     not: bool,
@@ -177,7 +179,7 @@ fn words(rules: &Rules, norm: &str, words: &mut Vec<Word>, fuzzy: &mut FuzzyScra
     for_each_token(norm, |t| {
         let cue = rules.cue(t.raw);
         words.push(Word {
-            id: word_id(rules, t.raw, &mut memo, fuzzy),
+            id: word_id(rules, t.raw, &mut memo, fuzzy).unwrap_or(NO_WORD),
             clause: t.clause,
             not: cue.not,
             negator: cue.negator,
@@ -190,9 +192,11 @@ fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut Scratch)
     let words = scratch.words.as_slice();
     let empty: &[EnStart] = &[];
     for (i, word) in words.iter().enumerate() {
-        let by_word = word
-            .id
-            .map_or(empty, |id| rules.en_first[id as usize].as_slice());
+        let by_word = if word.id == NO_WORD {
+            empty
+        } else {
+            rules.en_first.get(word.id as usize)
+        };
         let by_not = if word.not {
             rules.not_first.as_slice()
         } else {
@@ -200,27 +204,35 @@ fn find_en(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut Scratch)
         };
         for start in by_word.iter().chain(by_not) {
             // The term's second word must follow at once, in the same clause.
-            if let Some(next) = start.next {
+            let next = start.next;
+            if next != NO_WORD {
                 let follows = words.get(i + 1).is_some_and(|w| {
                     w.clause == word.clause
                         && if next == NOT_WORD {
                             w.not
                         } else {
-                            w.id == Some(next)
+                            w.id == next
                         }
                 });
                 if !follows {
                     continue;
                 }
             }
-            let tid = start.term;
-            let TermKind::En(segs) = &rules.terms[tid as usize].kind else {
-                continue;
+            // Most terms are their first two words: matched already.
+            let gap_negated = if start.code == NO_CODE {
+                false
+            } else {
+                let code = rules.en_code.get(start.code as usize..).unwrap_or_default();
+                match match_en(rules, code, words, i) {
+                    Some(gap_negated) => gap_negated,
+                    None => continue,
+                }
             };
-            if let Some(gap_negated) = match_en(rules, segs, words, i) {
-                let negated = gap_negated || negated_before(rules, words, i);
-                out.push(Hit { term: tid, negated });
-            }
+            let negated = gap_negated || negated_before(rules, words, i);
+            out.push(Hit {
+                term: start.term,
+                negated,
+            });
         }
     }
 }
@@ -233,22 +245,33 @@ fn seq_at(seg: &[u32], words: &[Word], at: usize, clause: u32) -> bool {
                 && if *w == NOT_WORD {
                     word.not
                 } else {
-                    word.id == Some(*w)
+                    word.id == *w
                 }
         })
     })
 }
 
-/// Match a term at word `i`; `Some(negated_in_gap)` when it matches.
-fn match_en(rules: &Rules, segs: &[Vec<u32>], words: &[Word], i: usize) -> Option<bool> {
+/// The next segment of a term's code (`[length, word ids...]`), cut off `code`.
+fn next_seg<'a>(code: &mut &'a [u32]) -> Option<&'a [u32]> {
+    let (&len, rest) = code.split_first()?;
+    let (seg, rest) = rest.split_at_checked(len as usize)?;
+    *code = rest;
+    Some(seg)
+}
+
+/// Match a term (its code in `Rules::en_code` onwards) at word `i`;
+/// `Some(negated_in_gap)` when it matches.
+fn match_en(rules: &Rules, code: &[u32], words: &[Word], i: usize) -> Option<bool> {
     let clause = words[i].clause;
-    let first = segs.first()?;
+    let (&segs, mut code) = code.split_first()?;
+    let first = next_seg(&mut code)?;
     if !seq_at(first, words, i, clause) {
         return None;
     }
     let mut pos = i + first.len();
     let mut gap_negated = false;
-    for seg in &segs[1..] {
+    for _ in 1..segs {
+        let seg = next_seg(&mut code)?;
         let last = (pos + rules.settings.en_gap).min(words.len().saturating_sub(1));
         let start = (pos..=last)
             .take_while(|s| words[*s].clause == clause)
@@ -282,53 +305,53 @@ fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut Scratch)
         if !rules.ja_starts.may_contain(a) || !rules.ja_pairs.may_contain(a, b) {
             continue;
         }
-        let Some(list) = rules.ja_bigram.get(&bigram_key(a, b)) else {
-            continue;
-        };
         let rest = chars.get(i..).unwrap_or_default();
-        for &atom_id in list {
-            let atom = &rules.ja_atoms[atom_id as usize];
+        for atom in rules.ja_bigram.get(a, b) {
+            let (from, len) = (atom.from as usize, atom.len as usize);
+            let want = rules.ja_chars.get(from..from + len).unwrap_or_default();
             // The bigram matched: compare from the third char, in place.
-            if rest.len() >= atom.len() && rest.iter().zip(atom).skip(2).all(|(x, y)| x == y) {
-                occ.push((atom_id, i, i + atom.len()));
+            if rest.len() >= len && rest.iter().zip(want).skip(2).all(|(x, y)| x == y) {
+                occ.push((atom.id, i as u32, (i + len) as u32));
             }
         }
     }
     for &(atom, _, end) in occ.iter() {
-        for &tid in &rules.ja_first[atom as usize] {
-            let TermKind::Ja(atoms) = &rules.terms[tid as usize].kind else {
-                continue;
-            };
-            if let Some(end) = chain_ja(rules, atoms, occ, chars, end) {
+        for start in rules.ja_first.get(atom as usize) {
+            let (from, to) = (start.from as usize, start.to as usize);
+            let later = rules.ja_chain.get(from..to).unwrap_or_default();
+            if let Some(end) = chain_ja(rules, later, occ, chars, end as usize) {
                 let negated = negated_after(rules, chars, end);
-                out.push(Hit { term: tid, negated });
+                out.push(Hit {
+                    term: start.term,
+                    negated,
+                });
             }
         }
     }
 }
 
-/// Follow a `..`-joined Japanese term from the end of its first atom; the end
-/// of the last atom when every later atom follows within the gap, in the
-/// same sentence.
+/// Follow a `..`-joined Japanese term from the end of its first atom
+/// through its `later` atoms; the end of the last atom when every later atom
+/// follows within the gap, in the same sentence.
 fn chain_ja(
     rules: &Rules,
-    atoms: &[u32],
-    occ: &[(u32, usize, usize)],
+    later: &[u32],
+    occ: &[(u32, u32, u32)],
     chars: &[char],
     mut end: usize,
 ) -> Option<usize> {
-    for &next in &atoms[1..] {
+    for &next in later {
         let limit = end + rules.settings.ja_gap;
         // `occ` is in start order: the window [end, limit] is one run of it.
-        let from = occ.partition_point(|(_, s, _)| *s < end);
+        let from = occ.partition_point(|&(_, s, _)| (s as usize) < end);
         let &(_, _, e) = occ
             .get(from..)
             .unwrap_or_default()
             .iter()
-            .take_while(|(_, s, _)| *s <= limit)
+            .take_while(|&&(_, s, _)| s as usize <= limit)
             .filter(|(a, _, _)| *a == next)
-            .find(|(_, s, _)| !chars[end..*s].iter().any(|c| ends_sentence(*c)))?;
-        end = e;
+            .find(|&&(_, s, _)| !chars[end..s as usize].iter().any(|c| ends_sentence(*c)))?;
+        end = e as usize;
     }
     Some(end)
 }

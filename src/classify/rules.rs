@@ -231,7 +231,6 @@ pub(crate) struct Term {
     /// for `Verdict::matched`; made once here so a verdict copies its
     /// evidence instead of formatting it.
     pub evidence: [String; 2],
-    pub kind: TermKind,
 }
 
 /// A stem long enough to be matched with one typo.
@@ -264,11 +263,14 @@ pub struct Rules {
     /// look only here (a hash collision only adds a candidate).
     pub(crate) fuzzy_near: FastMap<u64, Vec<(u32, u32)>>,
     /// Word id -> English terms whose first word it is.
-    pub(crate) en_first: Vec<Vec<EnStart>>,
-    /// Japanese atoms (compact normalised substrings).
-    pub(crate) ja_atoms: Vec<Vec<char>>,
+    pub(crate) en_first: Lists<EnStart>,
+    /// The segments of the English terms that [`EnStart`] alone does not
+    /// settle, each term as `[segment count, (length, word ids...)...]`.
+    pub(crate) en_code: Vec<u32>,
+    /// The chars of all atoms, one after another.
+    pub(crate) ja_chars: Vec<char>,
     /// First two chars of an atom -> atoms starting with them.
-    pub(crate) ja_bigram: FastMap<u64, Vec<u32>>,
+    pub(crate) ja_bigram: BigramTable,
     /// The first chars of the atoms: most text positions are ruled out here,
     /// before the bigram lookup.
     pub(crate) ja_starts: CharFilter,
@@ -276,7 +278,9 @@ pub struct Rules {
     /// are ruled out here, before hashing into `ja_bigram`.
     pub(crate) ja_pairs: PairFilter,
     /// Atom id -> Japanese terms whose first segment it is.
-    pub(crate) ja_first: Vec<Vec<u32>>,
+    pub(crate) ja_first: Lists<JaStart>,
+    /// The atoms after the first of the Japanese terms with a `..`.
+    pub(crate) ja_chain: Vec<u32>,
     /// English negation cues and the words `{not}` stands for (normalised
     /// words), in one map so each text word is looked up once.
     pub(crate) en_cues: FastMap<String, Cue>,
@@ -294,12 +298,152 @@ pub struct Rules {
 
 /// An English term listed under its first word, with the word right after
 /// it (when its first segment has two or more): most candidates are ruled
-/// out by the next text word without reading the term.
+/// out by the next text word without reading the term, and most terms (one
+/// or two words) are matched by it alone.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EnStart {
     pub term: u32,
-    /// A word id or [`NOT_WORD`].
-    pub next: Option<u32>,
+    /// A word id, [`NOT_WORD`] or [`NO_WORD`] (the term is one word long).
+    pub next: u32,
+    /// Where the term is in `Rules::en_code`, or [`NO_CODE`] when the first
+    /// word and `next` are the whole term.
+    pub code: u32,
+}
+
+/// [`EnStart::code`] of a term its first two words settle.
+pub(crate) const NO_CODE: u32 = u32::MAX;
+
+/// A Japanese atom: its chars are `Rules::ja_chars[from..from + len]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JaAtom {
+    pub id: u32,
+    pub from: u32,
+    pub len: u32,
+}
+
+/// A Japanese term listed under its first atom, with its later atoms
+/// (`Rules::ja_chain[from..to]`, empty for a term without `..`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JaStart {
+    pub term: u32,
+    pub from: u32,
+    pub to: u32,
+}
+
+/// Lists of items kept in two arrays (where each list starts, and all items
+/// in order): reading a list touches one slice, not a `Vec` header and then
+/// an allocation of its own somewhere else on the heap.
+#[derive(Debug, Clone)]
+pub(crate) struct Lists<T> {
+    /// List `i` is `items[starts[i]..starts[i + 1]]`.
+    starts: Vec<u32>,
+    items: Vec<T>,
+}
+
+impl<T> Default for Lists<T> {
+    fn default() -> Self {
+        Lists {
+            starts: vec![0],
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T> Lists<T> {
+    fn from_nested(nested: Vec<Vec<T>>) -> Self {
+        let mut lists = Lists {
+            starts: Vec::with_capacity(nested.len() + 1),
+            items: Vec::with_capacity(nested.iter().map(Vec::len).sum()),
+        };
+        lists.starts.push(0);
+        for list in nested {
+            lists.items.extend(list);
+            lists.starts.push(lists.items.len() as u32);
+        }
+        lists
+    }
+
+    pub(crate) fn get(&self, i: usize) -> &[T] {
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(&from), Some(&to)) => self
+                .items
+                .get(from as usize..to as usize)
+                .unwrap_or_default(),
+            _ => &[],
+        }
+    }
+}
+
+/// First two chars -> the atoms starting with them, in an open-addressed
+/// table of (pair, places in `atoms`): one probe reads one slot, and the
+/// atoms of a pair lie together with where their chars are.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BigramTable {
+    /// (`bigram_key`, from, to); `EMPTY_PAIR` for a free slot.
+    slots: Vec<(u64, u32, u32)>,
+    /// log2 of `slots.len()`.
+    bits: u32,
+    atoms: Vec<JaAtom>,
+}
+
+/// No char pair has this key (chars are below 0x110000).
+const EMPTY_PAIR: u64 = u64::MAX;
+
+impl BigramTable {
+    fn new(lists: Vec<(u64, Vec<JaAtom>)>) -> Self {
+        // At most half full: a probe rarely reads a second slot.
+        let bits = (lists.len() * 2)
+            .next_power_of_two()
+            .max(2)
+            .trailing_zeros();
+        let mut table = BigramTable {
+            slots: vec![(EMPTY_PAIR, 0, 0); 1 << bits],
+            bits,
+            atoms: Vec::new(),
+        };
+        let mask = table.slots.len() - 1;
+        for (key, atoms) in lists {
+            let from = table.atoms.len() as u32;
+            table.atoms.extend(atoms);
+            let to = table.atoms.len() as u32;
+            let mut i = table.home(key);
+            while table.slots[i].0 != EMPTY_PAIR {
+                i = (i + 1) & mask;
+            }
+            table.slots[i] = (key, from, to);
+        }
+        table
+    }
+
+    fn home(&self, key: u64) -> usize {
+        let h = (key >> 32) as u32;
+        let h = (h.wrapping_mul(0x9E37_79B1) ^ key as u32).wrapping_mul(0x85EB_CA6B);
+        (h >> (32 - self.bits)) as usize
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.atoms.is_empty()
+    }
+
+    /// The atoms starting with `a`, `b`, in the order they were added.
+    pub(crate) fn get(&self, a: char, b: char) -> &[JaAtom] {
+        let key = bigram_key(a, b);
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = self.home(key);
+        while let Some(&(k, from, to)) = self.slots.get(i) {
+            if k == key {
+                return self
+                    .atoms
+                    .get(from as usize..to as usize)
+                    .unwrap_or_default();
+            }
+            if k == EMPTY_PAIR {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        &[]
+    }
 }
 
 /// What an English word is to negation.
@@ -397,8 +541,25 @@ impl PairFilter {
 /// The word id `{not}` compiles to.
 pub(crate) const NOT_WORD: u32 = u32::MAX;
 
+/// No word: the id of a text word the rules do not know, the next word of a
+/// one-word term. Never in a term.
+pub(crate) const NO_WORD: u32 = u32::MAX - 1;
+
 pub(crate) fn bigram_key(a: char, b: char) -> u64 {
     (u64::from(u32::from(a)) << 32) | u64::from(u32::from(b))
+}
+
+/// The matcher's indexes as they grow while the rules load, packed into
+/// `Rules` at the end.
+#[derive(Default)]
+struct Pending {
+    /// Every (category, term) compiled so far, to drop duplicates.
+    compiled: HashSet<(usize, TermKind)>,
+    en_first: Vec<Vec<EnStart>>,
+    /// Atom chars -> atom id.
+    atom_ids: HashMap<Vec<char>, u32>,
+    ja_bigram: FastMap<u64, Vec<JaAtom>>,
+    ja_first: Vec<Vec<JaStart>>,
 }
 
 /// What the terms of one `[[terms]]` group share.
@@ -601,9 +762,8 @@ impl Rules {
 
         let group_once = s.group_once.unwrap_or(false);
         let mut next_group = 0u32;
-        // Every (category, term) compiled so far, to drop duplicates: only
-        // loading needs it, so it stays out of `Rules` and off its cache lines.
-        let mut compiled = HashSet::new();
+        // Only loading needs these lists as they grow: `Rules` keeps them packed.
+        let mut pending = Pending::default();
         for (name, cat) in &raw.categories {
             let category = ck.category(name, "[categories] has a table for an unknown category")?;
             if category == Category::AutoGenerated {
@@ -666,17 +826,20 @@ impl Rules {
                     label: &label,
                 };
                 for t in group.en.iter().chain(&group.ja) {
-                    rules.add_term(&ck, &mut compiled, &into, t)?;
+                    rules.add_term(&ck, &mut pending, &into, t)?;
                 }
             }
         }
+        rules.en_first = Lists::from_nested(pending.en_first);
+        rules.ja_first = Lists::from_nested(pending.ja_first);
+        rules.ja_bigram = BigramTable::new(pending.ja_bigram.into_iter().collect());
         Ok(rules)
     }
 
     fn add_term(
         &mut self,
         ck: &Checker<'_>,
-        compiled: &mut HashSet<(usize, TermKind)>,
+        pending: &mut Pending,
         group: &TermGroup<'_>,
         term: &Spanned<String>,
     ) -> Result<(), ConfigError> {
@@ -716,7 +879,7 @@ impl Rules {
                         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '\''))
                         .filter(|w| !w.is_empty())
                     {
-                        seg.push(self.word_id(w));
+                        seg.push(self.word_id(pending, w));
                     }
                 }
                 if seg.is_empty() {
@@ -740,45 +903,67 @@ impl Rules {
                         ),
                     ));
                 }
-                atoms.push(self.atom_id(chars));
+                atoms.push(self.atom_id(pending, chars));
             }
             TermKind::Ja(atoms)
         };
         // "works now" and "working now" stem alike: the same term twice would count twice.
-        if !compiled.insert((cat, kind.clone())) {
+        if !pending.compiled.insert((cat, kind.clone())) {
             return Ok(());
         }
         let id = self.terms.len() as u32;
         match &kind {
             TermKind::En(segs) => {
+                // One segment of one or two words: the start entry is the whole term.
+                let settled = segs.len() == 1 && segs[0].len() <= 2;
+                let code = if settled {
+                    NO_CODE
+                } else {
+                    let code = self.en_code.len() as u32;
+                    self.en_code.push(segs.len() as u32);
+                    for seg in segs {
+                        self.en_code.push(seg.len() as u32);
+                        self.en_code.extend_from_slice(seg);
+                    }
+                    code
+                };
                 let start = EnStart {
                     term: id,
-                    next: segs[0].get(1).copied(),
+                    next: segs[0].get(1).copied().unwrap_or(NO_WORD),
+                    code,
                 };
                 match segs[0][0] {
                     NOT_WORD => self.not_first.push(start),
-                    first => self.en_first[first as usize].push(start),
+                    first => pending.en_first[first as usize].push(start),
                 }
             }
-            TermKind::Ja(atoms) => self.ja_first[atoms[0] as usize].push(id),
+            TermKind::Ja(atoms) => {
+                let from = self.ja_chain.len() as u32;
+                self.ja_chain.extend_from_slice(&atoms[1..]);
+                let start = JaStart {
+                    term: id,
+                    from,
+                    to: self.ja_chain.len() as u32,
+                };
+                pending.ja_first[atoms[0] as usize].push(start);
+            }
         }
         self.terms.push(Term {
             cat,
             once_group,
             weight,
             evidence: [format!("subject:{written}"), format!("body:{written}")],
-            kind,
         });
         Ok(())
     }
 
-    fn word_id(&mut self, word: &str) -> u32 {
+    fn word_id(&mut self, pending: &mut Pending, word: &str) -> u32 {
         let s = stem(word).into_owned();
         if let Some(id) = self.vocab.get(&s) {
             return *id;
         }
-        let id = self.en_first.len() as u32;
-        self.en_first.push(Vec::new());
+        let id = pending.en_first.len() as u32;
+        pending.en_first.push(Vec::new());
         if s.len() >= 6 {
             if self.fuzzy.len() <= s.len() {
                 self.fuzzy.resize(s.len() + 1, Vec::new());
@@ -803,19 +988,23 @@ impl Rules {
         id
     }
 
-    fn atom_id(&mut self, chars: Vec<char>) -> u32 {
-        if let Some(i) = self.ja_atoms.iter().position(|a| *a == chars) {
-            return i as u32;
+    fn atom_id(&mut self, pending: &mut Pending, chars: Vec<char>) -> u32 {
+        if let Some(&id) = pending.atom_ids.get(&chars) {
+            return id;
         }
-        let id = self.ja_atoms.len() as u32;
-        self.ja_bigram
-            .entry(bigram_key(chars[0], chars[1]))
-            .or_default()
-            .push(id);
+        let id = pending.atom_ids.len() as u32;
+        let atom = JaAtom {
+            id,
+            from: self.ja_chars.len() as u32,
+            len: chars.len() as u32,
+        };
+        let key = bigram_key(chars[0], chars[1]);
+        pending.ja_bigram.entry(key).or_default().push(atom);
         self.ja_starts.insert(chars[0]);
         self.ja_pairs.insert(chars[0], chars[1]);
-        self.ja_atoms.push(chars);
-        self.ja_first.push(Vec::new());
+        self.ja_chars.extend_from_slice(&chars);
+        pending.ja_first.push(Vec::new());
+        pending.atom_ids.insert(chars, id);
         id
     }
 
@@ -886,6 +1075,35 @@ mod tests {
             "[categories.phone_lost]\n[[categories.phone_lost.terms]]\nweight = 1\nja = [\"紛\"]\n",
         );
         assert!(e.contains("line 4") && e.contains("two characters"), "{e}");
+    }
+
+    #[test]
+    fn packed_lists_and_bigrams_keep_order() {
+        let lists = Lists::from_nested(vec![vec![1u32, 2], vec![], vec![3]]);
+        assert_eq!(lists.get(0), [1, 2]);
+        assert!(lists.get(1).is_empty());
+        assert_eq!(lists.get(2), [3]);
+        assert!(lists.get(3).is_empty());
+        let atom = |id| JaAtom {
+            id,
+            from: 0,
+            len: 2,
+        };
+        let pairs: Vec<(u64, Vec<JaAtom>)> = (0..40u32)
+            .map(|k| {
+                (
+                    bigram_key('あ', char::from_u32(0x4E00 + k).unwrap_or('x')),
+                    vec![atom(k), atom(k + 100)],
+                )
+            })
+            .collect();
+        let table = BigramTable::new(pairs);
+        for k in 0..40u32 {
+            let b = char::from_u32(0x4E00 + k).unwrap_or('x');
+            let ids: Vec<u32> = table.get('あ', b).iter().map(|a| a.id).collect();
+            assert_eq!(ids, [k, k + 100]);
+            assert!(table.get(b, 'あ').is_empty());
+        }
     }
 
     #[test]
