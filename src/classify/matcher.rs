@@ -308,9 +308,15 @@ fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut Scratch)
         let rest = chars.get(i..).unwrap_or_default();
         for atom in rules.ja_bigram.get(a, b) {
             let (from, len) = (atom.from as usize, atom.len as usize);
-            let want = rules.ja_chars.get(from..from + len).unwrap_or_default();
-            // The bigram matched: compare from the third char, in place.
-            if rest.len() >= len && rest.iter().zip(want).skip(2).all(|(x, y)| x == y) {
+            // The bigram matched: compare the third char (kept in the entry),
+            // then the rest in place.
+            let found = len <= 2
+                || (rest.get(2) == Some(&atom.third)
+                    && rest.len() >= len
+                    && (rest.get(3..len).unwrap_or_default().iter())
+                        .zip(rules.ja_chars.get(from + 3..from + len).unwrap_or_default())
+                        .all(|(x, y)| x == y));
+            if found {
                 occ.push((atom.id, i as u32, (i + len) as u32));
             }
         }

@@ -319,6 +319,9 @@ pub(crate) struct JaAtom {
     pub id: u32,
     pub from: u32,
     pub len: u32,
+    /// Its third char (`'\0'` for a two-char atom): most atoms whose first
+    /// two chars the text has are ruled out here, before reading `ja_chars`.
+    pub third: char,
 }
 
 /// A Japanese term listed under its first atom, with its later atoms
@@ -375,13 +378,15 @@ impl<T> Lists<T> {
 }
 
 /// First two chars -> the atoms starting with them, in an open-addressed
-/// table of (pair, places in `atoms`): one probe reads one slot, and the
-/// atoms of a pair lie together with where their chars are.
+/// table: a probe reads the packed keys (8 bytes a slot), only a found pair
+/// reads its place in `atoms`, where the atoms of a pair lie together.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BigramTable {
-    /// (`bigram_key`, from, to); `EMPTY_PAIR` for a free slot.
-    slots: Vec<(u64, u32, u32)>,
-    /// log2 of `slots.len()`.
+    /// `bigram_key` of each slot; `EMPTY_PAIR` for a free one.
+    keys: Vec<u64>,
+    /// The slot's atoms: `atoms[from..to]`.
+    places: Vec<(u32, u32)>,
+    /// log2 of `keys.len()`.
     bits: u32,
     atoms: Vec<JaAtom>,
 }
@@ -390,35 +395,36 @@ pub(crate) struct BigramTable {
 const EMPTY_PAIR: u64 = u64::MAX;
 
 impl BigramTable {
-    fn new(lists: Vec<(u64, Vec<JaAtom>)>) -> Self {
-        // At most half full: a probe rarely reads a second slot.
+    fn new(lists: Vec<((char, char), Vec<JaAtom>)>) -> Self {
+        // At most half full: a probe rarely reads a second slot. The slot
+        // is taken from 16 bits of the hash: at most 65536 slots.
         let bits = (lists.len() * 2)
             .next_power_of_two()
-            .max(2)
+            .clamp(4, 1 << 16)
             .trailing_zeros();
         let mut table = BigramTable {
-            slots: vec![(EMPTY_PAIR, 0, 0); 1 << bits],
+            keys: vec![EMPTY_PAIR; 1 << bits],
+            places: vec![(0, 0); 1 << bits],
             bits,
             atoms: Vec::new(),
         };
-        let mask = table.slots.len() - 1;
-        for (key, atoms) in lists {
+        let mask = table.keys.len() - 1;
+        for ((a, b), atoms) in lists {
             let from = table.atoms.len() as u32;
             table.atoms.extend(atoms);
             let to = table.atoms.len() as u32;
-            let mut i = table.home(key);
-            while table.slots[i].0 != EMPTY_PAIR {
+            let mut i = table.home(a, b);
+            while table.keys[i] != EMPTY_PAIR {
                 i = (i + 1) & mask;
             }
-            table.slots[i] = (key, from, to);
+            table.keys[i] = bigram_key(a, b);
+            table.places[i] = (from, to);
         }
         table
     }
 
-    fn home(&self, key: u64) -> usize {
-        let h = (key >> 32) as u32;
-        let h = (h.wrapping_mul(0x9E37_79B1) ^ key as u32).wrapping_mul(0x85EB_CA6B);
-        (h >> (32 - self.bits)) as usize
+    fn home(&self, a: char, b: char) -> usize {
+        (pair_hash(a, b) >> (32 - self.bits)) as usize
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -428,10 +434,11 @@ impl BigramTable {
     /// The atoms starting with `a`, `b`, in the order they were added.
     pub(crate) fn get(&self, a: char, b: char) -> &[JaAtom] {
         let key = bigram_key(a, b);
-        let mask = self.slots.len().wrapping_sub(1);
-        let mut i = self.home(key);
-        while let Some(&(k, from, to)) = self.slots.get(i) {
+        let mask = self.keys.len().wrapping_sub(1);
+        let mut i = self.home(a, b);
+        while let Some(&k) = self.keys.get(i) {
             if k == key {
+                let &(from, to) = self.places.get(i).unwrap_or(&(0, 0));
                 return self
                     .atoms
                     .get(from as usize..to as usize)
@@ -493,48 +500,60 @@ fn en_cues(negators: Vec<String>, nots: Vec<String>) -> FastMap<String, Cue> {
     cues
 }
 
+/// 65536 bits (8 KiB), in a fixed-size array: a 16-bit index needs no
+/// bounds check.
+#[derive(Debug, Clone)]
+struct Bits(Box<[u64; 1 << 10]>);
+
+impl Default for Bits {
+    fn default() -> Self {
+        Bits(Box::new([0; 1 << 10]))
+    }
+}
+
+impl Bits {
+    fn set(&mut self, k: u16) {
+        self.0[usize::from(k >> 6)] |= 1 << (k & 63);
+    }
+
+    fn get(&self, k: u16) -> bool {
+        self.0[usize::from(k >> 6)] >> (k & 63) & 1 == 1
+    }
+}
+
 /// A set of chars kept by their low 16 bits (8 KiB): "maybe in the set"
 /// in a few instructions, with false positives only.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct CharFilter(Vec<u64>);
+pub(crate) struct CharFilter(Bits);
 
 impl CharFilter {
     fn insert(&mut self, c: char) {
-        if self.0.is_empty() {
-            self.0 = vec![0; 1 << 10];
-        }
-        let k = u32::from(c) as usize & 0xFFFF;
-        self.0[k >> 6] |= 1 << (k & 63);
+        self.0.set(u32::from(c) as u16);
     }
 
     pub(crate) fn may_contain(&self, c: char) -> bool {
-        let k = u32::from(c) as usize & 0xFFFF;
-        self.0.get(k >> 6).is_some_and(|w| w >> (k & 63) & 1 == 1)
+        self.0.get(u32::from(c) as u16)
     }
 }
 
 /// A set of char pairs kept by a 16-bit hash of the pair (8 KiB), like
 /// [`CharFilter`]: false positives only.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct PairFilter(Vec<u64>);
+pub(crate) struct PairFilter(Bits);
+
+/// The hash of a char pair [`PairFilter`] and [`BigramTable`] share: its
+/// top bits pick the bit and the slot, so the table's probe reuses it.
+fn pair_hash(a: char, b: char) -> u32 {
+    (u32::from(a).wrapping_mul(0x9E37_79B1) ^ u32::from(b)).wrapping_mul(0x85EB_CA6B)
+}
 
 impl PairFilter {
-    fn slot(a: char, b: char) -> usize {
-        let h = (u32::from(a).wrapping_mul(0x9E37_79B1) ^ u32::from(b)).wrapping_mul(0x85EB_CA6B);
-        (h >> 16) as usize
-    }
-
     fn insert(&mut self, a: char, b: char) {
-        if self.0.is_empty() {
-            self.0 = vec![0; 1 << 10];
-        }
-        let k = Self::slot(a, b);
-        self.0[k >> 6] |= 1 << (k & 63);
+        self.0.set((pair_hash(a, b) >> 16) as u16);
     }
 
     pub(crate) fn may_contain(&self, a: char, b: char) -> bool {
-        let k = Self::slot(a, b);
-        self.0.get(k >> 6).is_some_and(|w| w >> (k & 63) & 1 == 1)
+        self.0.get((pair_hash(a, b) >> 16) as u16)
     }
 }
 
@@ -558,7 +577,7 @@ struct Pending {
     en_first: Vec<Vec<EnStart>>,
     /// Atom chars -> atom id.
     atom_ids: HashMap<Vec<char>, u32>,
-    ja_bigram: FastMap<u64, Vec<JaAtom>>,
+    ja_bigram: FastMap<(char, char), Vec<JaAtom>>,
     ja_first: Vec<Vec<JaStart>>,
 }
 
@@ -997,9 +1016,10 @@ impl Rules {
             id,
             from: self.ja_chars.len() as u32,
             len: chars.len() as u32,
+            third: chars.get(2).copied().unwrap_or('\0'),
         };
-        let key = bigram_key(chars[0], chars[1]);
-        pending.ja_bigram.entry(key).or_default().push(atom);
+        let pair = (chars[0], chars[1]);
+        pending.ja_bigram.entry(pair).or_default().push(atom);
         self.ja_starts.insert(chars[0]);
         self.ja_pairs.insert(chars[0], chars[1]);
         self.ja_chars.extend_from_slice(&chars);
@@ -1088,11 +1108,12 @@ mod tests {
             id,
             from: 0,
             len: 2,
+            third: '\0',
         };
-        let pairs: Vec<(u64, Vec<JaAtom>)> = (0..40u32)
+        let pairs: Vec<((char, char), Vec<JaAtom>)> = (0..40u32)
             .map(|k| {
                 (
-                    bigram_key('あ', char::from_u32(0x4E00 + k).unwrap_or('x')),
+                    ('あ', char::from_u32(0x4E00 + k).unwrap_or('x')),
                     vec![atom(k), atom(k + 100)],
                 )
             })
