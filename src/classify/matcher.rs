@@ -300,25 +300,24 @@ fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut Scratch)
     // (atom, start, end) in char positions, in text order (by start).
     let occ = &mut scratch.occ;
     occ.clear();
-    for (i, pair) in chars.windows(2).enumerate() {
-        let &[a, b] = pair else { continue };
-        if !rules.ja_starts.may_contain(a) || !rules.ja_pairs.may_contain(a, b) {
-            continue;
+    // Positions 0..pairs start a char pair.
+    let pairs = chars.len() - 1;
+    let mut base = 0;
+    while base < pairs {
+        let block = chars.get(base..pairs.min(base + 64)).unwrap_or_default();
+        // The first-char filter over up to 64 positions, into a bit set
+        // without a branch a char: whether a char starts an atom is a coin
+        // toss to the branch predictor.
+        let mut starts = 0u64;
+        for (j, &c) in block.iter().enumerate() {
+            starts |= u64::from(rules.ja_starts.may_contain(c)) << j;
         }
-        let rest = chars.get(i..).unwrap_or_default();
-        for atom in rules.ja_bigram.get(a, b) {
-            let (from, len) = (atom.from as usize, atom.len as usize);
-            // The bigram matched: compare the third char (kept in the entry),
-            // then the rest in place.
-            let found = len <= 2
-                || (rest.get(2) == Some(&atom.third)
-                    && rest.len() >= len
-                    && (rest.get(3..len).unwrap_or_default().iter())
-                        .zip(rules.ja_chars.get(from + 3..from + len).unwrap_or_default())
-                        .all(|(x, y)| x == y));
-            if found {
-                occ.push((atom.id, i as u32, (i + len) as u32));
-            }
+        let at = base;
+        base += block.len();
+        while starts != 0 {
+            let i = at + starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            find_atoms_at(rules, chars, i, occ);
         }
     }
     for &(atom, _, end) in occ.iter() {
@@ -332,6 +331,31 @@ fn find_ja(rules: &Rules, norm: &str, out: &mut Vec<Hit>, scratch: &mut Scratch)
                     negated,
                 });
             }
+        }
+    }
+}
+
+/// The atoms starting at char `i` (whose first char passed the filter) onto `occ`.
+fn find_atoms_at(rules: &Rules, chars: &[char], i: usize, occ: &mut Vec<(u32, u32, u32)>) {
+    let rest = chars.get(i..).unwrap_or_default();
+    let (Some(&a), Some(&b)) = (rest.first(), rest.get(1)) else {
+        return;
+    };
+    if !rules.ja_pairs.may_contain(a, b) {
+        return;
+    }
+    for atom in rules.ja_bigram.get(a, b) {
+        let (from, len) = (atom.from as usize, atom.len as usize);
+        // The bigram matched: compare the third char (kept in the entry),
+        // then the rest in place.
+        let found = len <= 2
+            || (rest.get(2) == Some(&atom.third)
+                && rest.len() >= len
+                && (rest.get(3..len).unwrap_or_default().iter())
+                    .zip(rules.ja_chars.get(from + 3..from + len).unwrap_or_default())
+                    .all(|(x, y)| x == y));
+        if found {
+            occ.push((atom.id, i as u32, (i + len) as u32));
         }
     }
 }
