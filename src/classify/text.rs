@@ -361,40 +361,35 @@ pub fn tokenize(norm: &str) -> Vec<Token<'_>> {
 /// equality: a break is a break).
 pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
     let mut clause = 0u32;
-    let mut start: Option<usize> = None;
     let mut prev_newline = false;
     let bytes = norm.as_bytes();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        if !b.is_ascii() {
-            if let Some(s) = start.take() {
-                f(Token {
-                    raw: norm.get(s..i).unwrap_or_default(),
-                    clause,
-                });
+        if b.is_ascii_alphanumeric() {
+            // A whole word in one tight loop: letters, digits and inner
+            // apostrophes (one with a letter after it).
+            let start = i;
+            i += 1;
+            while let Some(&c) = bytes.get(i) {
+                let inner = c.is_ascii_alphanumeric()
+                    || (c == b'\'' && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic));
+                if !inner {
+                    break;
+                }
+                i += 1;
             }
+            f(Token {
+                raw: norm.get(start..i).unwrap_or_default(),
+                clause,
+            });
+            prev_newline = false;
+            continue;
+        }
+        if !b.is_ascii() {
             clause += 1;
             prev_newline = false;
             i = next_ascii(bytes, i);
             continue;
-        }
-        let word_char = b.is_ascii_alphanumeric()
-            || (b == b'\''
-                && start.is_some()
-                && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic));
-        if word_char {
-            if start.is_none() {
-                start = Some(i);
-            }
-            prev_newline = false;
-            i += 1;
-            continue;
-        }
-        if let Some(s) = start.take() {
-            f(Token {
-                raw: norm.get(s..i).unwrap_or_default(),
-                clause,
-            });
         }
         let breaks = match b {
             b'\n' => {
@@ -415,12 +410,6 @@ pub fn for_each_token<'a>(norm: &'a str, mut f: impl FnMut(Token<'a>)) {
             clause += 1;
         }
         i += 1;
-    }
-    if let Some(s) = start {
-        f(Token {
-            raw: norm.get(s..).unwrap_or_default(),
-            clause,
-        });
     }
 }
 
@@ -744,6 +733,69 @@ mod tests {
         assert_eq!(stem("replies"), stem("reply"));
         assert_eq!(stem("codes"), stem("code"));
         assert_eq!(stem("pushes"), stem("push"));
+    }
+
+    /// `for_each_token` as it was first written, a byte at a time: the
+    /// word-at-a-time version must give the same words and clauses.
+    fn reference_tokens(norm: &str) -> Vec<(&str, u32)> {
+        let (mut out, mut clause, mut start, mut prev_newline) = (Vec::new(), 0, None, false);
+        let bytes = norm.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            let word_char = b.is_ascii_alphanumeric()
+                || (b == b'\''
+                    && start.is_some()
+                    && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic));
+            if word_char {
+                start = start.or(Some(i));
+                prev_newline = false;
+                continue;
+            }
+            if let Some(s) = start.take() {
+                out.push((&norm[s..i], clause));
+            }
+            if !b.is_ascii() {
+                // Only the first byte of a non-ASCII run counts.
+                if i == 0 || bytes[i - 1].is_ascii() {
+                    clause += 1;
+                }
+                prev_newline = false;
+                continue;
+            }
+            let breaks = match b {
+                b'\n' => std::mem::replace(&mut prev_newline, true),
+                b'.' | b',' | b';' | b':' | b'!' | b'?' | b'(' | b')' | b'[' | b']' => true,
+                _ => false,
+            };
+            if !matches!(b, b'\n' | b'\r' | b' ' | b'\t') {
+                prev_newline = false;
+            }
+            clause += u32::from(breaks);
+        }
+        if let Some(s) = start {
+            out.push((&norm[s..], clause));
+        }
+        out
+    }
+
+    #[test]
+    fn word_at_a_time_tokens_match_byte_at_a_time() {
+        let alphabet = [
+            "a", "Z9", "'", "'s", " ", "\n", "\n\n", "\r\n", ".", "-", "か", "。", "\t", "#",
+        ];
+        let mut text = String::new();
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    for d in alphabet {
+                        text.clear();
+                        text.extend([a, b, c, d]);
+                        let mut got = Vec::new();
+                        for_each_token(&text, |t| got.push((t.raw, t.clause)));
+                        assert_eq!(got, reference_tokens(&text), "{text:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
