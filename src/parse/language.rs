@@ -54,7 +54,7 @@ impl Evidence {
                         Some(&[b1, b2]) => (b1, b2),
                         _ => (bytes.get(i + 1).copied().unwrap_or(0), 0),
                     };
-                    let class = CLASS[(row(b0) << 6 | usize::from(b1 & 0x3F)) & (CLASS.len() - 1)];
+                    let class = CLASS[(row(b0) | usize::from(b1 & 0x3F)) & (CLASS.len() - 1)];
                     let (lo, span) = (class as u8, (class >> 8) as u8 & 0x7F);
                     kana += usize::from(b2.wrapping_sub(lo) <= span);
                     kanji += usize::from(class >> 15);
@@ -183,13 +183,24 @@ fn letter_runs(word: &[u8]) -> usize {
         .count()
 }
 
-/// Row of [`CLASS`] for a character's first byte: 1 for E3, 2 for E4, 3
-/// for E5..E9, 4 for EF; 0 (nothing Japanese) for every other byte. From
-/// a nibble per E0..EF lead packed in a constant: no table to load.
+/// Offset of the [`CLASS`] row for a character's first byte (C0 and up,
+/// as every non-ASCII first byte is): row 1 for E3, 2 for E4, 3 for
+/// E5..E9, 4 for EF; row 0 (nothing Japanese) for every other byte. One
+/// cache line of table.
 fn row(b0: u8) -> usize {
-    const ROWS: u64 = 0x4000_0033_3332_1000;
-    let row = ROWS >> (4 * (b0 & 0x0F)) & 0x0F;
-    (row * u64::from(b0 >> 4 == 0x0E)) as usize
+    const ROWS: [u16; 64] = {
+        let mut rows = [0u16; 64];
+        rows[0x23] = 64;
+        rows[0x24] = 2 * 64;
+        let mut b = 0x25;
+        while b <= 0x29 {
+            rows[b] = 3 * 64;
+            b += 1;
+        }
+        rows[0x2F] = 4 * 64;
+        rows
+    };
+    usize::from(ROWS[usize::from(b0 & 0x3F)])
 }
 
 /// Per [`row`] and low six bits of the second byte: the third bytes that
