@@ -22,15 +22,18 @@ const MAX_FALLBACK_DEPTH: usize = 3;
 
 /// Split `text` into new text (signature trimmed) and quoted text.
 pub fn split(text: &str) -> Split {
-    // `lines()` already drops the CR of a CRLF: only a lone CR needs the copy.
-    let bytes = text.as_bytes();
-    let lone_cr = memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'));
-    let text = if lone_cr {
-        Cow::Owned(unify_line_ends(text))
+    // `lines()` already drops the CR of a CRLF: only a lone CR needs the
+    // copy. There is one when the text holds more CRs than CRLFs; counting
+    // them is one SIMD pass, where finding each one (every line of a CRLF
+    // body) cost a search per line.
+    let (lines, crlfs) = lines_and_crlfs(text);
+    let unified;
+    let lines = if memchr::memchr_iter(b'\r', text.as_bytes()).count() == crlfs {
+        lines
     } else {
-        Cow::Borrowed(text)
+        unified = unify_line_ends(text);
+        lines_of(&unified)
     };
-    let lines = lines_of(&text);
     let (new_lines, quoted_lines) = split_lines(&lines, 0);
     Split {
         new_text: strip_signature_lines(new_lines),
@@ -41,7 +44,13 @@ pub fn split(text: &str) -> Split {
 /// `text.lines()` collected, with the line feeds found by `memchr` (the
 /// `lines()` iterator searched for each one anew, a large share of `split`).
 fn lines_of(text: &str) -> Vec<&str> {
+    lines_and_crlfs(text).0
+}
+
+/// [`lines_of`], and how many lines lost a CR (ended in CRLF).
+fn lines_and_crlfs(text: &str) -> (Vec<&str>, usize) {
     let bytes = text.as_bytes();
+    let mut crlfs = 0;
     // Room for lines of 32 bytes on average (mail lines are longer): a
     // guess is cheaper than counting the LFs in a pass of their own.
     let mut lines = Vec::with_capacity(bytes.len() / 32 + 4);
@@ -49,13 +58,15 @@ fn lines_of(text: &str) -> Vec<&str> {
     for lf in memchr::memchr_iter(b'\n', bytes) {
         // LF is ASCII: both cuts are character boundaries.
         let line = text.get(start..lf).unwrap_or_default();
-        lines.push(line.strip_suffix('\r').unwrap_or(line));
+        let stripped = line.strip_suffix('\r');
+        crlfs += usize::from(stripped.is_some());
+        lines.push(stripped.unwrap_or(line));
         start = lf + 1;
     }
     if start < text.len() {
         lines.push(text.get(start..).unwrap_or_default());
     }
-    lines
+    (lines, crlfs)
 }
 
 /// CRLF and lone CR to LF in one pass (`replace("\r\n", "\n")` then
@@ -718,6 +729,41 @@ mod tests {
                 .to_lowercase()
                 == "original message";
             assert_eq!(is_separator(&sep), old, "{sep:?}");
+        }
+    }
+
+    #[test]
+    fn lone_crs_are_told_from_crlfs_by_count() {
+        for t in [
+            "",
+            "a",
+            "a\r\nb",
+            "a\rb",
+            "a\r",
+            "\r",
+            "a\r\r\n",
+            "\r\n\r",
+            "a\n\rb",
+            "a\r\n",
+            "\r\n",
+            "x\r\n> q\r\n",
+            "x\r\n> q\ry\r\n",
+        ] {
+            let lone = t
+                .bytes()
+                .enumerate()
+                .any(|(i, b)| b == b'\r' && t.as_bytes().get(i + 1) != Some(&b'\n'));
+            let (_, crlfs) = lines_and_crlfs(t);
+            assert_eq!(t.matches('\r').count() != crlfs, lone, "{t:?}");
+            let plain = unify_line_ends(t);
+            let expected = if lone { plain.as_str() } else { t };
+            let lines = lines_of(expected);
+            let (new, quoted) = split_lines(&lines, 0);
+            let want = Split {
+                new_text: strip_signature_lines(new),
+                quoted_text: trim_blank_lines(&quoted),
+            };
+            assert_eq!(split(t), want, "{t:?}");
         }
     }
 
