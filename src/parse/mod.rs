@@ -254,10 +254,12 @@ fn content_type(part: Option<&mail_parser::MessagePart<'_>>) -> String {
 fn fill_body(inbound: &mut Inbound, msg: &Message<'_>, was_capped: bool) {
     let mut problems = Vec::new();
     let mut text = body_text(msg, msg.text_bodies(), &mut problems);
-    if text.trim().is_empty() && msg.html_body_count() > 0 {
+    let mut blank = quote::is_blank(&text);
+    if blank && msg.html_body_count() > 0 {
         text = body_text(msg, msg.html_bodies(), &mut problems);
+        blank = quote::is_blank(&text);
     }
-    if text.trim().is_empty() && msg.text_body_count() + msg.html_body_count() == 0 {
+    if blank && msg.text_body_count() + msg.html_body_count() == 0 {
         problems.push("the mail has no text body".into());
     }
     let split = quote::split(&text);
@@ -298,13 +300,15 @@ fn fill_body(inbound: &mut Inbound, msg: &Message<'_>, was_capped: bool) {
     dedup_into(&mut inbound.problems, problems);
 }
 
-/// The decoded text of the given body parts, joined.
+/// The decoded text of the given body parts, joined. A single text part
+/// (most mail) comes back as it is, borrowed when its charset needed no
+/// repair: copying it into a joined buffer would only copy it once more.
 fn body_text<'a>(
     msg: &Message<'_>,
     parts: impl Iterator<Item = &'a mail_parser::MessagePart<'a>>,
     problems: &mut Vec<String>,
-) -> String {
-    let mut text = String::new();
+) -> Cow<'a, str> {
+    let mut text = Cow::Borrowed("");
     for part in parts {
         let declared = part.content_type().and_then(|ct| ct.attribute("charset"));
         let raw = || transfer_decoded(msg, part);
@@ -315,11 +319,14 @@ fn body_text<'a>(
             ))),
             _ => continue,
         };
-        if !piece.trim().is_empty() {
-            if !text.is_empty() {
-                text.push_str("\n\n");
+        if !quote::is_blank(&piece) {
+            if text.is_empty() {
+                text = piece;
+            } else {
+                let joined = text.to_mut();
+                joined.push_str("\n\n");
+                joined.push_str(&piece);
             }
-            text.push_str(&piece);
         }
     }
     text

@@ -22,15 +22,18 @@ const MAX_FALLBACK_DEPTH: usize = 3;
 
 /// Split `text` into new text (signature trimmed) and quoted text.
 pub fn split(text: &str) -> Split {
-    // `lines()` already drops the CR of a CRLF: only a lone CR needs the copy.
-    let bytes = text.as_bytes();
-    let lone_cr = memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'));
-    let text = if lone_cr {
-        Cow::Owned(unify_line_ends(text))
+    // `lines()` already drops the CR of a CRLF: only a lone CR needs the
+    // copy. There is one when the text holds more CRs than CRLFs; counting
+    // them is one SIMD pass, where finding each one (every line of a CRLF
+    // body) cost a search per line.
+    let (lines, crlfs) = lines_and_crlfs(text);
+    let unified;
+    let lines = if memchr::memchr_iter(b'\r', text.as_bytes()).count() == crlfs {
+        lines
     } else {
-        Cow::Borrowed(text)
+        unified = unify_line_ends(text);
+        lines_of(&unified)
     };
-    let lines = lines_of(&text);
     let (new_lines, quoted_lines) = split_lines(&lines, 0);
     Split {
         new_text: strip_signature_lines(new_lines),
@@ -41,7 +44,13 @@ pub fn split(text: &str) -> Split {
 /// `text.lines()` collected, with the line feeds found by `memchr` (the
 /// `lines()` iterator searched for each one anew, a large share of `split`).
 fn lines_of(text: &str) -> Vec<&str> {
+    lines_and_crlfs(text).0
+}
+
+/// [`lines_of`], and how many lines lost a CR (ended in CRLF).
+fn lines_and_crlfs(text: &str) -> (Vec<&str>, usize) {
     let bytes = text.as_bytes();
+    let mut crlfs = 0;
     // Room for lines of 32 bytes on average (mail lines are longer): a
     // guess is cheaper than counting the LFs in a pass of their own.
     let mut lines = Vec::with_capacity(bytes.len() / 32 + 4);
@@ -49,13 +58,15 @@ fn lines_of(text: &str) -> Vec<&str> {
     for lf in memchr::memchr_iter(b'\n', bytes) {
         // LF is ASCII: both cuts are character boundaries.
         let line = text.get(start..lf).unwrap_or_default();
-        lines.push(line.strip_suffix('\r').unwrap_or(line));
+        let stripped = line.strip_suffix('\r');
+        crlfs += usize::from(stripped.is_some());
+        lines.push(stripped.unwrap_or(line));
         start = lf + 1;
     }
     if start < text.len() {
         lines.push(text.get(start..).unwrap_or_default());
     }
-    lines
+    (lines, crlfs)
 }
 
 /// CRLF and lone CR to LF in one pass (`replace("\r\n", "\n")` then
@@ -82,7 +93,7 @@ fn split_lines<'l, 'a>(lines: &'l [&'a str], depth: usize) -> (&'l [&'a str], Co
         return (lines, Cow::Borrowed(&[]));
     };
     let (before, after) = lines.split_at(marker);
-    if before.iter().any(|l| !l.trim().is_empty()) || depth >= MAX_FALLBACK_DEPTH {
+    if before.iter().any(|l| !is_blank(l)) || depth >= MAX_FALLBACK_DEPTH {
         return (before, Cow::Borrowed(after));
     }
     // Nothing above the first marker: bottom posting (quote, then the answer)
@@ -90,7 +101,7 @@ fn split_lines<'l, 'a>(lines: &'l [&'a str], depth: usize) -> (&'l [&'a str], Co
     let skip = leading_quote_block_len(after);
     let (head, rest) = after.split_at(skip.min(after.len()));
     let (new, quoted_rest) = split_lines(rest, depth + 1);
-    if new.iter().all(|l| l.trim().is_empty()) {
+    if new.iter().all(|l| is_blank(l)) {
         return (&[], Cow::Borrowed(after));
     }
     let mut quoted = head.to_vec();
@@ -118,7 +129,7 @@ fn leading_quote_block_len(lines: &[&str]) -> usize {
 /// Index of the first line that starts the quoted part.
 fn first_marker(lines: &[&str]) -> Option<usize> {
     for (i, raw) in lines.iter().enumerate() {
-        let line = raw.trim();
+        let line = trim(raw);
         if line.is_empty() || !may_be_marker(line) {
             continue;
         }
@@ -180,11 +191,11 @@ fn may_be_marker(line: &str) -> bool {
 fn previous_nonblank(lines: &[&str], i: usize) -> Option<usize> {
     (0..i)
         .rev()
-        .find(|&j| lines.get(j).is_some_and(|l| !l.trim().is_empty()))
+        .find(|&j| lines.get(j).is_some_and(|l| !is_blank(l)))
 }
 
 fn next_nonblank(lines: &[&str], i: usize) -> Option<usize> {
-    (i + 1..lines.len()).find(|&j| lines.get(j).is_some_and(|l| !l.trim().is_empty()))
+    (i + 1..lines.len()).find(|&j| lines.get(j).is_some_and(|l| !is_blank(l)))
 }
 
 fn is_quote_line(line: &str) -> bool {
@@ -382,8 +393,8 @@ fn strip_signature_lines(mut lines: &[&str]) -> String {
     // Mobile footers: "Sent from my iPhone", "iPhoneから送信".
     if let Some(pos) = lines
         .iter()
-        .rposition(|l| !l.trim().is_empty())
-        .filter(|&p| is_mobile_footer(lines[p].trim()))
+        .rposition(|l| !is_blank(l))
+        .filter(|&p| is_mobile_footer(trim(lines[p])))
     {
         lines = &lines[..pos];
         trim_trailing_blank(&mut lines);
@@ -409,7 +420,7 @@ fn strip_signature_lines(mut lines: &[&str]) -> String {
     let mut last_cue = None;
     let cut = (start..lines.len()).find(|&p| {
         may_be_rule(lines[p])
-            && is_rule(lines[p].trim())
+            && is_rule(trim(lines[p]))
             && has_content(&lines[..p])
             && lines[p + 1..]
                 .iter()
@@ -430,12 +441,12 @@ fn strip_signature_lines(mut lines: &[&str]) -> String {
 }
 
 fn has_content(lines: &[&str]) -> bool {
-    lines.iter().any(|l| !l.trim().is_empty())
+    lines.iter().any(|l| !is_blank(l))
 }
 
 fn trim_trailing_blank(lines: &mut &[&str]) {
     while let Some((last, rest)) = lines.split_last()
-        && last.trim().is_empty()
+        && is_blank(last)
     {
         *lines = rest;
     }
@@ -443,8 +454,8 @@ fn trim_trailing_blank(lines: &mut &[&str]) {
 
 /// The lines from the first to the last non-blank one, line ends trimmed, joined.
 fn trim_blank_lines(lines: &[&str]) -> String {
-    let first = lines.iter().position(|l| !l.trim().is_empty());
-    let last = lines.iter().rposition(|l| !l.trim().is_empty());
+    let first = lines.iter().position(|l| !is_blank(l));
+    let last = lines.iter().rposition(|l| !is_blank(l));
     let (Some(f), Some(l)) = (first, last) else {
         return String::new();
     };
@@ -455,9 +466,83 @@ fn trim_blank_lines(lines: &[&str]) -> String {
         if i > 0 {
             out.push('\n');
         }
-        out.push_str(line.trim_end());
+        out.push_str(trim_end(line));
     }
     out
+}
+
+/// ASCII whitespace as `char::is_whitespace` has it (with U+000B), as a
+/// mask test rather than a chain of compares.
+fn is_ascii_space(b: u8) -> bool {
+    const SPACES: u64 = 1 << b' ' | 1 << b'\t' | 1 << b'\n' | 1 << 0x0B | 1 << 0x0C | 1 << b'\r';
+    (b < 64) & (SPACES >> (b & 63) & 1 != 0)
+}
+
+/// Whether `b` starts with a whitespace character. Only ASCII whitespace
+/// and the leads C2 (U+0085, U+00A0), E1 (U+1680), E2 (U+2000..U+205F)
+/// and E3 80 80 (U+3000) can; the test has no branch on the byte, since
+/// Japanese and ASCII lines alternate too freely for one to be guessed.
+fn starts_with_space(b: &[u8]) -> bool {
+    let Some(&f) = b.first() else {
+        return false;
+    };
+    let head = match b {
+        [b0, b1, b2, ..] => u32::from_le_bytes([*b0, *b1, *b2, 0]),
+        _ => u32::from(f),
+    };
+    is_ascii_space(f) | (f == 0xC2) | (f == 0xE1) | (f == 0xE2) | (head == 0x0080_80E3)
+}
+
+/// Whether `b` may end with a whitespace character, from its last three
+/// bytes and without a branch on them: false only when it does not.
+fn may_end_with_space(b: &[u8]) -> bool {
+    let Some(&last) = b.last() else {
+        return false;
+    };
+    let tail = match b {
+        [.., t0, t1, t2] => u32::from_le_bytes([*t0, *t1, *t2, 0]),
+        _ => 0,
+    };
+    // U+2000..U+200A, U+2028, U+2029, U+202F: E2 80 and these low bits.
+    const E2_80: u64 = 0x7FF | 1 << 0x28 | 1 << 0x29 | 1 << 0x2F;
+    let two = tail >> 8;
+    is_ascii_space(last)
+        | (tail == 0x0080_80E3)
+        | ((tail & 0xFFFF) == 0x80E2) & (E2_80 >> (last & 0x3F) & 1 != 0)
+        | (tail == 0x009F_81E2)
+        | (tail == 0x0080_9AE1)
+        | (two == 0x85C2)
+        | (two == 0xA0C2)
+        // Shorter than three bytes: leave it to `trim`.
+        | (b.len() < 3)
+}
+
+/// `line.trim().is_empty()`: a line that does not start with whitespace
+/// is not blank, and most lines are told so without decoding. Any text
+/// may be passed, not only a line.
+pub(super) fn is_blank(line: &str) -> bool {
+    line.is_empty() || starts_with_space(line.as_bytes()) && line.trim_start().is_empty()
+}
+
+/// `line.trim()`, without the character pass when neither end is whitespace
+/// (most lines).
+fn trim(line: &str) -> &str {
+    let b = line.as_bytes();
+    if starts_with_space(b) | may_end_with_space(b) {
+        line.trim()
+    } else {
+        line
+    }
+}
+
+/// `line.trim_end()`, without the character pass when the end is not
+/// whitespace (most lines).
+fn trim_end(line: &str) -> &str {
+    if may_end_with_space(line.as_bytes()) {
+        line.trim_end()
+    } else {
+        line
+    }
 }
 
 fn is_mobile_footer(line: &str) -> bool {
@@ -480,11 +565,12 @@ fn is_rule(line: &str) -> bool {
     ];
     // Every rule character starts with one of these bytes: a text line is
     // ruled out by its first byte, before the character test.
-    if !line
-        .as_bytes()
-        .first()
-        .is_some_and(|b| b"=*-_~+#\xE2\xE3\xEF".contains(b))
-    {
+    if !line.as_bytes().first().is_some_and(|b| {
+        matches!(
+            b,
+            b'=' | b'*' | b'-' | b'_' | b'~' | b'+' | b'#' | 0xE2 | 0xE3 | 0xEF
+        )
+    }) {
         return false;
     }
     // The character test first: it stops at a text line's first letter.
@@ -496,9 +582,28 @@ fn is_rule(line: &str) -> bool {
 /// that starts with no whitespace either (ASCII, or a C2, E1, E2 or E3
 /// lead byte) trims to a string that starts with the same byte.
 fn may_be_rule(line: &str) -> bool {
-    line.as_bytes()
-        .first()
-        .is_some_and(|b| b"=*-_~+#\t\n\x0B\x0C\r \xC2\xE1\xE2\xE3\xEF".contains(b))
+    line.as_bytes().first().is_some_and(|&b| {
+        matches!(
+            b,
+            b'=' | b'*'
+                | b'-'
+                | b'_'
+                | b'~'
+                | b'+'
+                | b'#'
+                | b'\t'
+                | b'\n'
+                | 0x0B
+                | 0x0C
+                | b'\r'
+                | b' '
+                | 0xC2
+                | 0xE1
+                | 0xE2
+                | 0xE3
+                | 0xEF
+        )
+    })
 }
 
 fn has_signature_cue(line: &str) -> bool {
@@ -624,6 +729,66 @@ mod tests {
                 .to_lowercase()
                 == "original message";
             assert_eq!(is_separator(&sep), old, "{sep:?}");
+        }
+    }
+
+    #[test]
+    fn lone_crs_are_told_from_crlfs_by_count() {
+        for t in [
+            "",
+            "a",
+            "a\r\nb",
+            "a\rb",
+            "a\r",
+            "\r",
+            "a\r\r\n",
+            "\r\n\r",
+            "a\n\rb",
+            "a\r\n",
+            "\r\n",
+            "x\r\n> q\r\n",
+            "x\r\n> q\ry\r\n",
+        ] {
+            let lone = t
+                .bytes()
+                .enumerate()
+                .any(|(i, b)| b == b'\r' && t.as_bytes().get(i + 1) != Some(&b'\n'));
+            let (_, crlfs) = lines_and_crlfs(t);
+            assert_eq!(t.matches('\r').count() != crlfs, lone, "{t:?}");
+            let plain = unify_line_ends(t);
+            let expected = if lone { plain.as_str() } else { t };
+            let lines = lines_of(expected);
+            let (new, quoted) = split_lines(&lines, 0);
+            let want = Split {
+                new_text: strip_signature_lines(new),
+                quoted_text: trim_blank_lines(&quoted),
+            };
+            assert_eq!(split(t), want, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn byte_trims_agree_with_the_char_trims() {
+        for c in ('\0'..=char::MAX).filter(|c| u32::from(*c) <= 0xFFFF || u32::from(*c) % 97 == 0) {
+            for line in [
+                format!("{c}"),
+                format!(" {c}"),
+                format!("{c} "),
+                format!("\t{c}\r"),
+                format!("a{c}"),
+                format!("{c}a"),
+                format!("{c}{c}"),
+                format!(" \u{3000}{c}\u{a0} "),
+            ] {
+                assert_eq!(is_blank(&line), line.trim().is_empty(), "{line:?}");
+                assert_eq!(trim(&line), line.trim(), "{line:?}");
+                assert_eq!(trim_end(&line), line.trim_end(), "{line:?}");
+            }
+        }
+        for line in ["", " ", "\u{b}", "\u{1c}"] {
+            assert_eq!(is_blank(line), line.trim().is_empty(), "{line:?}");
+            assert_eq!(trim(line), line.trim(), "{line:?}");
+            assert_eq!(trim_end(line), line.trim_end(), "{line:?}");
         }
     }
 
