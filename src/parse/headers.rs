@@ -198,29 +198,63 @@ fn has_encoded_word(s: &str) -> bool {
 }
 
 /// Message ids from an id-list header value, without `<>`.
+#[cfg(test)]
 pub fn ids(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = value;
-    while let Some(open) = rest.find('<') {
-        let after = rest.get(open + 1..).unwrap_or_default();
-        let Some(close) = after.find('>') else { break };
-        let id = after.get(..close).unwrap_or_default().trim();
-        if !id.is_empty() {
-            out.push(id.to_string());
+    ids_in(value).map(str::to_string).collect()
+}
+
+/// [`ids`] borrowed from `value`, found as they are asked for: the first id
+/// of a Message-ID costs neither a `Vec` nor a `String` per other id.
+pub fn ids_in(value: &str) -> impl Iterator<Item = &str> {
+    IdsIn {
+        value,
+        rest: Some(value),
+        found: false,
+        bare: None,
+    }
+}
+
+struct IdsIn<'a> {
+    value: &'a str,
+    /// What is left to search for `<id>`; `None` once that search is over.
+    rest: Option<&'a str>,
+    /// Whether a bracketed id came out.
+    found: bool,
+    /// Some mailers omit the brackets: with no bracketed id, the words of
+    /// the value (split at spaces and commas) that hold an `@`.
+    bare: Option<std::str::Split<'a, [char; 2]>>,
+}
+
+impl<'a> Iterator for IdsIn<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        while let Some(rest) = self.rest {
+            let Some(open) = rest.find('<') else {
+                self.rest = None;
+                break;
+            };
+            let after = rest.get(open + 1..).unwrap_or_default();
+            let Some(close) = after.find('>') else {
+                self.rest = None;
+                break;
+            };
+            self.rest = Some(after.get(close + 1..).unwrap_or_default());
+            let id = after.get(..close).unwrap_or_default().trim();
+            if !id.is_empty() {
+                self.found = true;
+                return Some(id);
+            }
         }
-        rest = after.get(close + 1..).unwrap_or_default();
+        if self.found {
+            return None;
+        }
+        let value = self.value;
+        self.bare
+            .get_or_insert_with(|| value.split([' ', ',']))
+            .map(str::trim)
+            .find(|s| s.contains('@'))
     }
-    if out.is_empty() {
-        // Some mailers omit the brackets.
-        out.extend(
-            value
-                .split([' ', ','])
-                .map(str::trim)
-                .filter(|s| s.contains('@'))
-                .map(str::to_string),
-        );
-    }
-    out
 }
 
 #[cfg(test)]
@@ -242,6 +276,48 @@ mod tests {
             return trim_in_place(charset::decode_encoded_words(trimmed));
         }
         trim_in_place(unfolded)
+    }
+
+    /// `ids` as it was, collecting into a `Vec` as it went.
+    fn ids_old(value: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = value;
+        while let Some(open) = rest.find('<') {
+            let after = rest.get(open + 1..).unwrap_or_default();
+            let Some(close) = after.find('>') else { break };
+            let id = after.get(..close).unwrap_or_default().trim();
+            if !id.is_empty() {
+                out.push(id.to_string());
+            }
+            rest = after.get(close + 1..).unwrap_or_default();
+        }
+        if out.is_empty() {
+            out.extend(
+                value
+                    .split([' ', ','])
+                    .map(str::trim)
+                    .filter(|s| s.contains('@'))
+                    .map(str::to_string),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn ids_match_the_old_ones() {
+        let pieces = [
+            "<a@x>", "< >", "<>", "<", ">", "b@y", " ", ",", "c", "<d", "e@z>",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let value = format!("{a}{b}{c}");
+                    assert_eq!(ids(&value), ids_old(&value), "{value:?}");
+                    let spaced = format!("{a} {b},{c}");
+                    assert_eq!(ids(&spaced), ids_old(&spaced), "{spaced:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -143,31 +143,55 @@ fn parse_mail(raw: &[u8]) -> Inbound {
             .push("the mail could not be parsed as MIME at all".into());
         return inbound;
     };
-    fill_headers(&mut inbound, &msg);
+    let message_ids = fill_headers(&mut inbound, &msg);
     fill_body(&mut inbound, &msg, was_capped);
-    sanity::check(&capped, &sites, &mut inbound);
+    sanity::check(&capped, &sites, &mut inbound, message_ids);
     inbound
 }
 
-/// Everything that comes from the header block.
-fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
+/// Everything that comes from the header block. Returns how many
+/// Message-ID headers the mail has (for `sanity`).
+fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) -> usize {
     inbound.headers = headers::collect(msg);
-    inbound.message_id = message_id(&inbound.headers);
+    // One walk over the headers finds every one read here, rather than one
+    // walk per name.
+    let mut subject = None;
+    let mut from_header = None;
+    let mut first_id = None;
+    let mut last_id = None;
+    let mut id_count = 0;
+    let mut has_date = false;
+    let mut in_reply_to = Vec::new();
+    let mut references = Vec::new();
+    for h in inbound.headers.iter() {
+        match h.name {
+            "subject" => {
+                subject.get_or_insert(h);
+            }
+            "from" => {
+                from_header.get_or_insert(h);
+            }
+            "message-id" => {
+                first_id.get_or_insert(h);
+                last_id = Some(h);
+                id_count += 1;
+            }
+            "in-reply-to" => in_reply_to.extend(headers::ids_in(h.value()).map(str::to_string)),
+            "references" => references.extend(headers::ids_in(h.value()).map(str::to_string)),
+            "date" => has_date = true,
+            _ => {}
+        }
+    }
+    inbound.message_id = message_id(first_id.map(|h| h.value()), last_id.map(|h| h.value()));
     if inbound.message_id.is_none() {
         inbound.problems.push("the mail has no Message-ID".into());
     }
-    inbound.in_reply_to = inbound
-        .headers_named("in-reply-to")
-        .flat_map(headers::ids)
-        .collect();
-    inbound.references = inbound
-        .headers_named("references")
-        .flat_map(headers::ids)
-        .collect();
-    inbound.subject = inbound.header("subject").unwrap_or_default().to_string();
+    inbound.in_reply_to = in_reply_to;
+    inbound.references = references;
+    inbound.subject = subject.map(|h| h.value()).unwrap_or_default().to_string();
 
     if let Some(from) = msg.from().and_then(|f| f.first()) {
-        inbound.from_addr = from.address().unwrap_or_default().trim().to_lowercase();
+        inbound.from_addr = lower(from.address().unwrap_or_default().trim());
         inbound.from_name = from
             .name()
             .map(|n| n.trim().to_string())
@@ -180,7 +204,7 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
         .as_deref()
         .is_some_and(|n| n.contains(['\u{fffd}', '\u{1b}']) || n.contains("=?"))
     {
-        inbound.from_name = inbound.header("from").and_then(display_name);
+        inbound.from_name = from_header.and_then(|h| display_name(h.value()));
     }
     if inbound.from_addr.is_empty() {
         inbound.problems.push("the mail has no From address".into());
@@ -191,28 +215,40 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
         .date()
         .filter(|d| d.is_valid())
         .map(|d| d.to_timestamp());
-    if inbound.date.is_none() && inbound.headers.count("date") > 0 {
+    if inbound.date.is_none() && has_date {
         inbound
             .problems
             .push("the Date header could not be read".into());
     }
     inbound.content_type = content_type(msg.parts.first());
+    id_count
 }
 
-/// The first id of the first Message-ID header; failing that, what a broken
-/// mailer wrote in the last one (an id without `<>` or `@`), as mail-parser
-/// reads it. Read from our own header list: having mail-parser parse the
-/// header as well cost more than the rest of our header work.
-fn message_id(headers: &Headers) -> Option<String> {
-    let first = headers.named("message-id").next()?;
-    if let Some(id) = headers::ids(first).into_iter().next() {
-        return Some(id).filter(|id| !id.is_empty());
+/// `s.to_lowercase()`; an ASCII address (nearly all) skips the Unicode
+/// case tables.
+fn lower(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_lowercase()
+    }
+}
+
+/// From the first and last Message-ID values: the first id of the first;
+/// failing that, what a broken mailer wrote in the last one (an id without
+/// `<>` or `@`), as mail-parser reads it. Read from our own header list:
+/// having mail-parser parse the header as well cost more than the rest of
+/// our header work.
+fn message_id(first: Option<&str>, last: Option<&str>) -> Option<String> {
+    let first = first?;
+    if let Some(id) = headers::ids_in(first).next() {
+        return Some(id.to_string()).filter(|id| !id.is_empty());
     }
     // As mail-parser reads the last one: its last `<id>`, else the bare
     // text (none when it holds brackets).
-    let last = headers.named("message-id").last()?;
+    let last = last?;
     if last.contains('<') {
-        return headers::ids(last).pop();
+        return headers::ids_in(last).last().map(str::to_string);
     }
     Some(last.trim().to_string()).filter(|id| !id.is_empty())
 }
@@ -221,7 +257,7 @@ fn addresses<'a>(lists: impl Iterator<Item = &'a mail_parser::Address<'a>>) -> V
     lists
         .flat_map(|a| a.iter())
         .filter_map(|a| a.address())
-        .map(|a| a.trim().to_lowercase())
+        .map(|a| lower(a.trim()))
         .filter(|a| !a.is_empty())
         .collect()
 }

@@ -11,8 +11,9 @@ use memchr::memmem::Finder;
 use std::sync::LazyLock;
 
 /// Check `raw` (whose charset label sites are `sites`) and the decoded
-/// `inbound`; clean the decoded header values.
-pub fn check(raw: &[u8], sites: &LabelSites, inbound: &mut Inbound) {
+/// `inbound` (with `message_ids` Message-ID headers, counted while its
+/// headers were read); clean the decoded header values.
+pub fn check(raw: &[u8], sites: &LabelSites, inbound: &mut Inbound, message_ids: usize) {
     if has_line_break(&inbound.subject) {
         inbound.subject = one_line(&inbound.subject);
         inbound.problems.push(
@@ -41,7 +42,7 @@ pub fn check(raw: &[u8], sites: &LabelSites, inbound: &mut Inbound) {
                 .into(),
         );
     }
-    if inbound.headers.count("message-id") > 1 {
+    if message_ids > 1 {
         inbound
             .problems
             .push("the mail has two Message-ID headers; the first was used".into());
@@ -218,7 +219,7 @@ mod tests {
             ..Inbound::default()
         };
         let raw = b"Subject: x\r\n\r\nbody";
-        check(raw, &LabelSites::find(raw), &mut m);
+        check(raw, &LabelSites::find(raw), &mut m, 1);
         assert_eq!(m.subject, "x Bcc: evil@attacker.test");
         assert!(m.problems.iter().any(|p| p.contains("line break")));
     }
