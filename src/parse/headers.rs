@@ -160,6 +160,14 @@ pub fn collect(msg: &Message<'_>) -> Headers {
 
 /// Unfold, decode 8-bit bytes and RFC 2047 words, trim.
 pub fn decode_value(raw: &[u8]) -> String {
+    // Most values (ids, dates, addresses, plain subjects) are one line of
+    // printable ASCII: trimmed, they are the answer as they are.
+    let trimmed = raw.trim_ascii();
+    if is_plain(trimmed)
+        && let Ok(plain) = std::str::from_utf8(trimmed)
+    {
+        return plain.to_string();
+    }
     let decoded = charset::decode_unknown_cow(raw);
     // Unfolding drops the line breaks and the spaces before them; the
     // continuation line keeps its leading space. Every piece loses its
@@ -179,6 +187,33 @@ pub fn decode_value(raw: &[u8]) -> String {
         return trim_in_place(charset::decode_encoded_words(&unfolded));
     }
     unfolded
+}
+
+/// Whether `bytes` holds only printable ASCII other than `=`: no line
+/// break to unfold, no `=?` or ESC to decode, no whitespace `str::trim`
+/// takes that `trim_ascii` leaves (vertical tab, non-ASCII). Eight bytes
+/// at a time; the bit tests (true for a byte with the high bit set, below
+/// 0x20, or equal to `=`) may also fire on a byte next to such a byte,
+/// never on a chunk without one.
+fn is_plain(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word);
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x;
+        let eq = x ^ (ONES * u64::from(b'='));
+        let is_eq = eq.wrapping_sub(ONES) & !eq;
+        if (x | below_space | is_eq) & HIGH != 0 {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&b| (0x20..0x80).contains(&b) && b != b'=')
 }
 
 /// `s.trim().to_string()` without a second allocation: nearly every raw
@@ -340,7 +375,23 @@ mod tests {
             "=?",
             "\u{85}",
         ];
-        let mut inputs: Vec<Vec<u8>> = vec![b"\xff\xfe x\r\n".to_vec(), b" \x82\xa0\r\n".to_vec()];
+        let mut inputs: Vec<Vec<u8>> = vec![
+            b"\xff\xfe x\r\n".to_vec(),
+            b" \x82\xa0\r\n".to_vec(),
+            b" <id.1234567890@mail.example.com>\r\n".to_vec(),
+            b"\t Mon, 7 Dec 2026 02:30:41 +0000 \r\n".to_vec(),
+            b" a=b c\x7f~\r\n".to_vec(),
+            b" 0123456789abcde\x0b\r\n".to_vec(),
+            b"\x0c0123456789abcdef\x0c".to_vec(),
+        ];
+        for b in 0..=255u8 {
+            for at in [0, 7, 8, 15, 16, 17] {
+                let mut raw = b" 0123456789abcdefghij".to_vec();
+                raw.insert(at + 1, b);
+                raw.extend_from_slice(b"\r\n");
+                inputs.push(raw);
+            }
+        }
         for a in pieces {
             for b in pieces {
                 for c in pieces {
