@@ -7,7 +7,7 @@
 //! looked at, and decoding each of them cost more than mail-parser's parse.
 
 use super::charset;
-use mail_parser::Message;
+use mail_parser::{HeaderName, Message};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -19,16 +19,40 @@ use std::sync::OnceLock;
 pub struct Headers {
     /// The header block as parsed; the value ranges point into it.
     raw: Box<[u8]>,
-    /// Every name, lower case, one after the other.
+    /// The names not in [`LOWER_NAMES`], lower case, one after the other.
     names: String,
     entries: Vec<Entry>,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
-    name: Range<usize>,
+    name: Name,
     value: Range<usize>,
     decoded: OnceLock<String>,
+}
+
+/// Where a header's lower-case name is.
+#[derive(Debug, Clone)]
+enum Name {
+    /// A name mail-parser knows, shared by every mail.
+    Known(&'static str),
+    /// A range of [`Headers::names`].
+    Own(Range<usize>),
+}
+
+/// The lower-case names of the headers mail-parser knows, by
+/// `HeaderName::id`, made on first use: most headers of a mail are known,
+/// and copying and lower-casing their names for every mail cost more than
+/// the rest of `collect`.
+static LOWER_NAMES: [OnceLock<String>; 256] = [const { OnceLock::new() }; 256];
+
+/// The lower-case name of a header mail-parser knows.
+fn known_lower(name: &HeaderName<'_>) -> Option<&'static str> {
+    if matches!(name, HeaderName::Other(_)) {
+        return None;
+    }
+    let slot = LOWER_NAMES.get(usize::from(name.id()))?;
+    Some(slot.get_or_init(|| name.as_static_str().to_ascii_lowercase()))
 }
 
 /// One header: its name now, its value when asked.
@@ -53,7 +77,10 @@ impl Headers {
     /// Every header, in order.
     pub fn iter(&self) -> impl Iterator<Item = Header<'_>> + '_ {
         self.entries.iter().map(|entry| Header {
-            name: self.names.get(entry.name.clone()).unwrap_or_default(),
+            name: match &entry.name {
+                Name::Known(name) => name,
+                Name::Own(range) => self.names.get(range.clone()).unwrap_or_default(),
+            },
             entry,
             raw: &self.raw,
         })
@@ -85,7 +112,7 @@ impl Headers {
         let start = self.names.len();
         self.names.push_str(&name);
         self.entries.push(Entry {
-            name: start..self.names.len(),
+            name: Name::Own(start..self.names.len()),
             value: 0..0,
             decoded: OnceLock::from(value),
         });
@@ -118,44 +145,49 @@ pub fn collect(msg: &Message<'_>) -> Headers {
         return Headers::default();
     };
     let raw = &msg.raw_message;
-    // The top-level headers sit together at the start: copy that block once.
-    let in_raw = |h: &&mail_parser::Header<'_>| {
-        h.offset_start <= h.offset_end && (h.offset_end as usize) <= raw.len()
-    };
+    let mut names = String::new();
+    let mut entries = Vec::with_capacity(root.headers.len());
+    // The top-level headers sit together at the start: that block is copied
+    // once, and the value ranges (made in the same walk) moved to it after.
     // No header at all leaves lo > hi: an empty block.
-    let (lo, hi) = root
-        .headers
-        .iter()
-        .filter(in_raw)
-        .fold((usize::MAX, 0), |(lo, hi), h| {
-            (
-                lo.min(h.offset_start as usize),
-                hi.max(h.offset_end as usize),
-            )
-        });
-    let mut headers = Headers {
-        raw: raw.get(lo..hi).unwrap_or_default().into(),
-        names: String::with_capacity(root.headers.len() * 16),
-        entries: Vec::with_capacity(root.headers.len()),
-    };
+    let (mut lo, mut hi) = (usize::MAX, 0);
     for h in &root.headers {
-        let start = headers.names.len();
-        headers.names.push_str(h.name.as_str());
-        // A range outside the mail reads as an empty value, as before.
-        let value = if in_raw(&h) {
-            h.offset_start as usize - lo..h.offset_end as usize - lo
-        } else {
-            0..0
+        let name = match known_lower(&h.name) {
+            Some(name) => Name::Known(name),
+            None => {
+                let start = names.len();
+                names.push_str(h.name.as_str());
+                Name::Own(start..names.len())
+            }
         };
-        headers.entries.push(Entry {
-            name: start..headers.names.len(),
+        let (start, end) = (h.offset_start as usize, h.offset_end as usize);
+        // A range outside the mail reads as an empty value, as before.
+        let value = if start <= end && end <= raw.len() {
+            lo = lo.min(start);
+            hi = hi.max(end);
+            start..end
+        } else {
+            usize::MAX..usize::MAX
+        };
+        entries.push(Entry {
+            name,
             value,
             decoded: OnceLock::new(),
         });
     }
-    // One pass over all the names rather than one call per name.
-    headers.names.make_ascii_lowercase();
-    headers
+    for entry in &mut entries {
+        entry.value = match entry.value.start {
+            usize::MAX => 0..0,
+            start => start - lo..entry.value.end - lo,
+        };
+    }
+    // One pass over all the copied names rather than one call per name.
+    names.make_ascii_lowercase();
+    Headers {
+        raw: raw.get(lo..hi).unwrap_or_default().into(),
+        names,
+        entries,
+    }
 }
 
 /// Unfold, decode 8-bit bytes and RFC 2047 words, trim.
@@ -336,6 +368,26 @@ mod tests {
             );
         }
         out
+    }
+
+    #[test]
+    fn known_names_are_lower_case() {
+        for name in [
+            "Subject",
+            "FROM",
+            "message-id",
+            "DKIM-Signature",
+            "ARC-Seal",
+            "List-ID",
+            "X-Mailer",
+        ] {
+            let parsed = HeaderName::parse(name).unwrap_or(HeaderName::Other("".into()));
+            let lower = known_lower(&parsed).map(str::to_string);
+            let expected = (!matches!(parsed, HeaderName::Other(_)))
+                .then(|| parsed.as_str().to_ascii_lowercase());
+            assert_eq!(lower, expected, "{name}");
+            assert_eq!(known_lower(&parsed), known_lower(&parsed));
+        }
     }
 
     #[test]
