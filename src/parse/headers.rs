@@ -297,12 +297,15 @@ impl<'a> Iterator for IdsIn<'a> {
 
     fn next(&mut self) -> Option<&'a str> {
         while let Some(rest) = self.rest {
-            let Some(open) = rest.find('<') else {
+            // `str::find` with a char goes through the generic byte search;
+            // memchr's is quicker even on a short value. `<` and `>` are
+            // ASCII, so their offsets are character boundaries.
+            let Some(open) = memchr::memchr(b'<', rest.as_bytes()) else {
                 self.rest = None;
                 break;
             };
             let after = rest.get(open + 1..).unwrap_or_default();
-            let Some(close) = after.find('>') else {
+            let Some(close) = memchr::memchr(b'>', after.as_bytes()) else {
                 self.rest = None;
                 break;
             };
