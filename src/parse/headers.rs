@@ -140,6 +140,8 @@ impl Serialize for Headers {
 }
 
 /// All top-level headers of `msg`; values are decoded and unfolded when read.
+/// One entry per header of the root part, in order (`fill_headers` walks
+/// both side by side).
 pub fn collect(msg: &Message<'_>) -> Headers {
     let Some(root) = msg.parts.first() else {
         return Headers::default();

@@ -163,7 +163,23 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) -> usize {
     let mut has_date = false;
     let mut in_reply_to = Vec::new();
     let mut references = Vec::new();
-    for h in inbound.headers.iter() {
+    // mail-parser's parsed values, read as `Message::from`, `date`,
+    // `all_to` and `all_cc` do (the last From and Date; every To and Cc)
+    // but in this walk rather than one walk each: `collect` makes one
+    // entry per header of the root part, in order.
+    let mut parsed_from = None;
+    let mut parsed_date = None;
+    let mut parsed_to = Vec::new();
+    let mut parsed_cc = Vec::new();
+    let root_headers = msg.parts.first().map(|p| p.headers.as_slice());
+    for (h, parsed) in inbound.headers.iter().zip(root_headers.unwrap_or_default()) {
+        match parsed.name {
+            HeaderName::From => parsed_from = Some(&parsed.value),
+            HeaderName::Date => parsed_date = Some(&parsed.value),
+            HeaderName::To => parsed_to.push(&parsed.value),
+            HeaderName::Cc => parsed_cc.push(&parsed.value),
+            _ => {}
+        }
         match h.name {
             "subject" => {
                 subject.get_or_insert(h);
@@ -190,7 +206,10 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) -> usize {
     inbound.references = references;
     inbound.subject = subject.map(|h| h.value()).unwrap_or_default().to_string();
 
-    if let Some(from) = msg.from().and_then(|f| f.first()) {
+    if let Some(from) = parsed_from
+        .and_then(|v| v.as_address())
+        .and_then(|f| f.first())
+    {
         inbound.from_addr = lower(from.address().unwrap_or_default().trim());
         inbound.from_name = from
             .name()
@@ -209,10 +228,10 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) -> usize {
     if inbound.from_addr.is_empty() {
         inbound.problems.push("the mail has no From address".into());
     }
-    inbound.to = addresses(msg.all_to());
-    inbound.cc = addresses(msg.all_cc());
-    inbound.date = msg
-        .date()
+    inbound.to = addresses(parsed_to.into_iter().filter_map(|v| v.as_address()));
+    inbound.cc = addresses(parsed_cc.into_iter().filter_map(|v| v.as_address()));
+    inbound.date = parsed_date
+        .and_then(|v| v.as_datetime())
         .filter(|d| d.is_valid())
         .map(|d| d.to_timestamp());
     if inbound.date.is_none() && has_date {
