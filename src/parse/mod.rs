@@ -164,13 +164,14 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) -> usize {
     let mut in_reply_to = Vec::new();
     let mut references = Vec::new();
     // mail-parser's parsed values, read as `Message::from`, `date`,
-    // `all_to` and `all_cc` do (the last From and Date; every To and Cc)
-    // but in this walk rather than one walk each: `collect` makes one
+    // `all_to`, `all_cc` and `content_type` do (the last From, Date and
+    // Content-Type; every To and Cc) but in this walk rather than one walk each: `collect` makes one
     // entry per header of the root part, in order.
     let mut parsed_from = None;
     let mut parsed_date = None;
     let mut parsed_to = Vec::new();
     let mut parsed_cc = Vec::new();
+    let mut parsed_type = None;
     let root_headers = msg.parts.first().map(|p| p.headers.as_slice());
     for (h, parsed) in inbound.headers.iter().zip(root_headers.unwrap_or_default()) {
         match parsed.name {
@@ -178,6 +179,7 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) -> usize {
             HeaderName::Date => parsed_date = Some(&parsed.value),
             HeaderName::To => parsed_to.push(&parsed.value),
             HeaderName::Cc => parsed_cc.push(&parsed.value),
+            HeaderName::ContentType => parsed_type = Some(&parsed.value),
             _ => {}
         }
         match h.name {
@@ -218,11 +220,7 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) -> usize {
     }
     // mail-parser decodes each encoded word on its own; a name split
     // mid-character comes out broken, so take it from the joined decoding.
-    if inbound
-        .from_name
-        .as_deref()
-        .is_some_and(|n| n.contains(['\u{fffd}', '\u{1b}']) || n.contains("=?"))
-    {
+    if inbound.from_name.as_deref().is_some_and(looks_split) {
         inbound.from_name = from_header.and_then(|h| display_name(h.value()));
     }
     if inbound.from_addr.is_empty() {
@@ -239,8 +237,21 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) -> usize {
             .problems
             .push("the Date header could not be read".into());
     }
-    inbound.content_type = content_type(msg.parts.first());
+    inbound.content_type = content_type(parsed_type.and_then(|v| v.as_content_type()));
     id_count
+}
+
+/// Whether a name as mail-parser decoded it holds U+FFFD, ESC or `=?`: an
+/// encoded word split mid-character. One pass over the bytes: U+FFFD is
+/// EF BF BD in UTF-8, and EF only ever starts a character.
+fn looks_split(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        0x1b => true,
+        b'=' => b.get(i + 1) == Some(&b'?'),
+        0xef => b.get(i + 1..i + 3) == Some(&[0xbf, 0xbd][..]),
+        _ => false,
+    })
 }
 
 /// `s.to_lowercase()`; an ASCII address (nearly all) skips the Unicode
@@ -288,19 +299,23 @@ fn display_name(from: &str) -> Option<String> {
 }
 
 /// `type/subtype` lower case, with `report-type` kept for multipart/report.
-fn content_type(part: Option<&mail_parser::MessagePart<'_>>) -> String {
-    let Some(ct) = part.and_then(|p| p.content_type()) else {
+fn content_type(ct: Option<&mail_parser::ContentType<'_>>) -> String {
+    let Some(ct) = ct else {
         return "text/plain".into();
     };
-    let mut out = ct.ctype().to_ascii_lowercase();
+    // Built as it is written, then lower-cased at once (the literal part is
+    // lower case already): one String, not one per piece.
+    let mut out = String::with_capacity(32);
+    out.push_str(ct.ctype());
     if let Some(sub) = ct.subtype() {
         out.push('/');
-        out.push_str(&sub.to_ascii_lowercase());
+        out.push_str(sub);
     }
     if let Some(rt) = ct.attribute("report-type") {
         out.push_str("; report-type=");
-        out.push_str(&rt.to_ascii_lowercase());
+        out.push_str(rt);
     }
+    out.make_ascii_lowercase();
     out
 }
 
@@ -488,6 +503,31 @@ mod tests {
                 .or_else(|| full.message_id().map(str::to_string))
                 .filter(|id| !id.is_empty());
             assert_eq!(ours.message_id, expected, "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn looks_split_as_contains_did() {
+        for name in [
+            "",
+            "a",
+            "山田",
+            "\u{fffd}",
+            "x\u{fffd}",
+            "\u{1b}$B",
+            "=?",
+            "a=?b",
+            "=",
+            "a=",
+            "?=",
+            "\u{fffe}",
+            "\u{fffc}",
+            "\u{effd}",
+            "ｽ",
+            "\u{ff3d}",
+        ] {
+            let old = name.contains(['\u{fffd}', '\u{1b}']) || name.contains("=?");
+            assert_eq!(looks_split(name), old, "{name:?}");
         }
     }
 
