@@ -87,16 +87,19 @@ pub fn rewrite_aliases(raw: &[u8]) -> (Cow<'_, [u8]>, Vec<String>) {
 /// [`rewrite_aliases`] with the label sites already found.
 pub fn rewrite_aliases_at<'a>(raw: &'a [u8], sites: &LabelSites) -> (Cow<'a, [u8]>, Vec<String>) {
     // Where a label would start: after `charset=` or `charset="`, after `=?`.
-    let mut starts: Vec<usize> = sites
+    // Both lists are in order and never share a start (the byte before a
+    // param's label is `=` or `"`, before a word's `?`): merged as they go.
+    let mut params = sites
         .params
         .iter()
         .map(|&eq| eq + 1 + usize::from(raw.get(eq + 1) == Some(&b'"')))
-        .chain(sites.words.iter().map(|&w| w + 2))
-        .collect();
-    if starts.is_empty() {
-        return (Cow::Borrowed(raw), Vec::new());
-    }
-    starts.sort_unstable();
+        .peekable();
+    let mut words = sites.words.iter().map(|&w| w + 2).peekable();
+    let starts = std::iter::from_fn(|| match (params.peek(), words.peek()) {
+        (Some(p), Some(w)) if w < p => words.next(),
+        (Some(_), _) => params.next(),
+        (None, _) => words.next(),
+    });
     let mut out: Option<Vec<u8>> = None;
     let mut problems: Vec<String> = Vec::new();
     // Copied up to here.
@@ -797,9 +800,49 @@ mod tests {
         for i in 0..=raw.len() + 1 {
             assert_eq!(alias_at(&raw, i), alias_at_old(&raw, i), "{i}");
         }
+        raw.extend_from_slice(b"CHARSET=cp932 ChArSeT=\"X\" charseT=T=?T=T?=?");
         let sites = LabelSites::find(&raw);
         let old_words: Vec<usize> = memchr::memmem::find_iter(&raw, b"=?").collect();
         assert_eq!(sites.words, old_words);
+        let mut old_params: Vec<usize> = memchr::memmem::find_iter(&raw, b"=")
+            .filter(|&eq| {
+                eq.checked_sub(7)
+                    .and_then(|start| raw.get(start..eq))
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"charset"))
+            })
+            .collect();
+        old_params.sort_unstable();
+        assert_eq!(sites.params, old_params);
+        assert!(sites.params.len() > 3);
+        // The merged starts rewrite as the sorted list did.
+        let (out, problems) = rewrite_aliases(&raw);
+        let mut starts: Vec<usize> = sites
+            .params
+            .iter()
+            .map(|&eq| eq + 1 + usize::from(raw.get(eq + 1) == Some(&b'"')))
+            .chain(sites.words.iter().map(|&w| w + 2))
+            .collect();
+        starts.sort_unstable();
+        let mut expected = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
+        let mut done = 0;
+        for i in starts {
+            if i < done {
+                continue;
+            }
+            if let Some((alias, to)) = alias_at(&raw, i) {
+                expected.extend_from_slice(&raw[done..i]);
+                expected.extend_from_slice(to.as_bytes());
+                let note = format!("charset label {alias} was rewritten to {to}");
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+                done = i + alias.len();
+            }
+        }
+        expected.extend_from_slice(&raw[done..]);
+        assert_eq!(out.as_ref(), &expected[..]);
+        assert_eq!(problems, notes);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! looked at, and decoding each of them cost more than mail-parser's parse.
 
 use super::charset;
-use mail_parser::Message;
+use mail_parser::{HeaderName, Message};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -19,16 +19,40 @@ use std::sync::OnceLock;
 pub struct Headers {
     /// The header block as parsed; the value ranges point into it.
     raw: Box<[u8]>,
-    /// Every name, lower case, one after the other.
+    /// The names not in [`LOWER_NAMES`], lower case, one after the other.
     names: String,
     entries: Vec<Entry>,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
-    name: Range<usize>,
+    name: Name,
     value: Range<usize>,
     decoded: OnceLock<String>,
+}
+
+/// Where a header's lower-case name is.
+#[derive(Debug, Clone)]
+enum Name {
+    /// A name mail-parser knows, shared by every mail.
+    Known(&'static str),
+    /// A range of [`Headers::names`].
+    Own(Range<usize>),
+}
+
+/// The lower-case names of the headers mail-parser knows, by
+/// `HeaderName::id`, made on first use: most headers of a mail are known,
+/// and copying and lower-casing their names for every mail cost more than
+/// the rest of `collect`.
+static LOWER_NAMES: [OnceLock<String>; 256] = [const { OnceLock::new() }; 256];
+
+/// The lower-case name of a header mail-parser knows.
+fn known_lower(name: &HeaderName<'_>) -> Option<&'static str> {
+    if matches!(name, HeaderName::Other(_)) {
+        return None;
+    }
+    let slot = LOWER_NAMES.get(usize::from(name.id()))?;
+    Some(slot.get_or_init(|| name.as_static_str().to_ascii_lowercase()))
 }
 
 /// One header: its name now, its value when asked.
@@ -53,7 +77,10 @@ impl Headers {
     /// Every header, in order.
     pub fn iter(&self) -> impl Iterator<Item = Header<'_>> + '_ {
         self.entries.iter().map(|entry| Header {
-            name: self.names.get(entry.name.clone()).unwrap_or_default(),
+            name: match &entry.name {
+                Name::Known(name) => name,
+                Name::Own(range) => self.names.get(range.clone()).unwrap_or_default(),
+            },
             entry,
             raw: &self.raw,
         })
@@ -85,7 +112,7 @@ impl Headers {
         let start = self.names.len();
         self.names.push_str(&name);
         self.entries.push(Entry {
-            name: start..self.names.len(),
+            name: Name::Own(start..self.names.len()),
             value: 0..0,
             decoded: OnceLock::from(value),
         });
@@ -113,53 +140,68 @@ impl Serialize for Headers {
 }
 
 /// All top-level headers of `msg`; values are decoded and unfolded when read.
+/// One entry per header of the root part, in order (`fill_headers` walks
+/// both side by side).
 pub fn collect(msg: &Message<'_>) -> Headers {
     let Some(root) = msg.parts.first() else {
         return Headers::default();
     };
     let raw = &msg.raw_message;
-    // The top-level headers sit together at the start: copy that block once.
-    let in_raw = |h: &&mail_parser::Header<'_>| {
-        h.offset_start <= h.offset_end && (h.offset_end as usize) <= raw.len()
-    };
+    let mut names = String::new();
+    let mut entries = Vec::with_capacity(root.headers.len());
+    // The top-level headers sit together at the start: that block is copied
+    // once, and the value ranges (made in the same walk) moved to it after.
     // No header at all leaves lo > hi: an empty block.
-    let (lo, hi) = root
-        .headers
-        .iter()
-        .filter(in_raw)
-        .fold((usize::MAX, 0), |(lo, hi), h| {
-            (
-                lo.min(h.offset_start as usize),
-                hi.max(h.offset_end as usize),
-            )
-        });
-    let mut headers = Headers {
-        raw: raw.get(lo..hi).unwrap_or_default().into(),
-        names: String::with_capacity(root.headers.len() * 16),
-        entries: Vec::with_capacity(root.headers.len()),
-    };
+    let (mut lo, mut hi) = (usize::MAX, 0);
     for h in &root.headers {
-        let start = headers.names.len();
-        headers.names.push_str(h.name.as_str());
-        // A range outside the mail reads as an empty value, as before.
-        let value = if in_raw(&h) {
-            h.offset_start as usize - lo..h.offset_end as usize - lo
-        } else {
-            0..0
+        let name = match known_lower(&h.name) {
+            Some(name) => Name::Known(name),
+            None => {
+                let start = names.len();
+                names.push_str(h.name.as_str());
+                Name::Own(start..names.len())
+            }
         };
-        headers.entries.push(Entry {
-            name: start..headers.names.len(),
+        let (start, end) = (h.offset_start as usize, h.offset_end as usize);
+        // A range outside the mail reads as an empty value, as before.
+        let value = if start <= end && end <= raw.len() {
+            lo = lo.min(start);
+            hi = hi.max(end);
+            start..end
+        } else {
+            usize::MAX..usize::MAX
+        };
+        entries.push(Entry {
+            name,
             value,
             decoded: OnceLock::new(),
         });
     }
-    // One pass over all the names rather than one call per name.
-    headers.names.make_ascii_lowercase();
-    headers
+    for entry in &mut entries {
+        entry.value = match entry.value.start {
+            usize::MAX => 0..0,
+            start => start - lo..entry.value.end - lo,
+        };
+    }
+    // One pass over all the copied names rather than one call per name.
+    names.make_ascii_lowercase();
+    Headers {
+        raw: raw.get(lo..hi).unwrap_or_default().into(),
+        names,
+        entries,
+    }
 }
 
 /// Unfold, decode 8-bit bytes and RFC 2047 words, trim.
 pub fn decode_value(raw: &[u8]) -> String {
+    // Most values (ids, dates, addresses, plain subjects) are one line of
+    // printable ASCII: trimmed, they are the answer as they are.
+    let trimmed = raw.trim_ascii();
+    if is_plain(trimmed)
+        && let Ok(plain) = std::str::from_utf8(trimmed)
+    {
+        return plain.to_string();
+    }
     let decoded = charset::decode_unknown_cow(raw);
     // Unfolding drops the line breaks and the spaces before them; the
     // continuation line keeps its leading space. Every piece loses its
@@ -181,6 +223,33 @@ pub fn decode_value(raw: &[u8]) -> String {
     unfolded
 }
 
+/// Whether `bytes` holds only printable ASCII other than `=`: no line
+/// break to unfold, no `=?` or ESC to decode, no whitespace `str::trim`
+/// takes that `trim_ascii` leaves (vertical tab, non-ASCII). Eight bytes
+/// at a time; the bit tests (true for a byte with the high bit set, below
+/// 0x20, or equal to `=`) may also fire on a byte next to such a byte,
+/// never on a chunk without one.
+fn is_plain(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word);
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x;
+        let eq = x ^ (ONES * u64::from(b'='));
+        let is_eq = eq.wrapping_sub(ONES) & !eq;
+        if (x | below_space | is_eq) & HIGH != 0 {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&b| (0x20..0x80).contains(&b) && b != b'=')
+}
+
 /// `s.trim().to_string()` without a second allocation: nearly every raw
 /// value starts with the space after the colon.
 fn trim_in_place(mut s: String) -> String {
@@ -198,29 +267,66 @@ fn has_encoded_word(s: &str) -> bool {
 }
 
 /// Message ids from an id-list header value, without `<>`.
+#[cfg(test)]
 pub fn ids(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = value;
-    while let Some(open) = rest.find('<') {
-        let after = rest.get(open + 1..).unwrap_or_default();
-        let Some(close) = after.find('>') else { break };
-        let id = after.get(..close).unwrap_or_default().trim();
-        if !id.is_empty() {
-            out.push(id.to_string());
+    ids_in(value).map(str::to_string).collect()
+}
+
+/// [`ids`] borrowed from `value`, found as they are asked for: the first id
+/// of a Message-ID costs neither a `Vec` nor a `String` per other id.
+pub fn ids_in(value: &str) -> impl Iterator<Item = &str> {
+    IdsIn {
+        value,
+        rest: Some(value),
+        found: false,
+        bare: None,
+    }
+}
+
+struct IdsIn<'a> {
+    value: &'a str,
+    /// What is left to search for `<id>`; `None` once that search is over.
+    rest: Option<&'a str>,
+    /// Whether a bracketed id came out.
+    found: bool,
+    /// Some mailers omit the brackets: with no bracketed id, the words of
+    /// the value (split at spaces and commas) that hold an `@`.
+    bare: Option<std::str::Split<'a, [char; 2]>>,
+}
+
+impl<'a> Iterator for IdsIn<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        while let Some(rest) = self.rest {
+            // `str::find` with a char goes through the generic byte search;
+            // memchr's is quicker even on a short value. `<` and `>` are
+            // ASCII, so their offsets are character boundaries.
+            let Some(open) = memchr::memchr(b'<', rest.as_bytes()) else {
+                self.rest = None;
+                break;
+            };
+            let after = rest.get(open + 1..).unwrap_or_default();
+            let Some(close) = memchr::memchr(b'>', after.as_bytes()) else {
+                self.rest = None;
+                break;
+            };
+            self.rest = Some(after.get(close + 1..).unwrap_or_default());
+            let id = after.get(..close).unwrap_or_default().trim();
+            if !id.is_empty() {
+                self.found = true;
+                return Some(id);
+            }
         }
-        rest = after.get(close + 1..).unwrap_or_default();
+        if self.found {
+            return None;
+        }
+        let value = self.value;
+        self.bare
+            .get_or_insert_with(|| value.split([' ', ',']))
+            .map(str::trim)
+            .find(|s| s.contains('@'))
     }
-    if out.is_empty() {
-        // Some mailers omit the brackets.
-        out.extend(
-            value
-                .split([' ', ','])
-                .map(str::trim)
-                .filter(|s| s.contains('@'))
-                .map(str::to_string),
-        );
-    }
-    out
 }
 
 #[cfg(test)]
@@ -244,6 +350,68 @@ mod tests {
         trim_in_place(unfolded)
     }
 
+    /// `ids` as it was, collecting into a `Vec` as it went.
+    fn ids_old(value: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = value;
+        while let Some(open) = rest.find('<') {
+            let after = rest.get(open + 1..).unwrap_or_default();
+            let Some(close) = after.find('>') else { break };
+            let id = after.get(..close).unwrap_or_default().trim();
+            if !id.is_empty() {
+                out.push(id.to_string());
+            }
+            rest = after.get(close + 1..).unwrap_or_default();
+        }
+        if out.is_empty() {
+            out.extend(
+                value
+                    .split([' ', ','])
+                    .map(str::trim)
+                    .filter(|s| s.contains('@'))
+                    .map(str::to_string),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn known_names_are_lower_case() {
+        for name in [
+            "Subject",
+            "FROM",
+            "message-id",
+            "DKIM-Signature",
+            "ARC-Seal",
+            "List-ID",
+            "X-Mailer",
+        ] {
+            let parsed = HeaderName::parse(name).unwrap_or(HeaderName::Other("".into()));
+            let lower = known_lower(&parsed).map(str::to_string);
+            let expected = (!matches!(parsed, HeaderName::Other(_)))
+                .then(|| parsed.as_str().to_ascii_lowercase());
+            assert_eq!(lower, expected, "{name}");
+            assert_eq!(known_lower(&parsed), known_lower(&parsed));
+        }
+    }
+
+    #[test]
+    fn ids_match_the_old_ones() {
+        let pieces = [
+            "<a@x>", "< >", "<>", "<", ">", "b@y", " ", ",", "c", "<d", "e@z>",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let value = format!("{a}{b}{c}");
+                    assert_eq!(ids(&value), ids_old(&value), "{value:?}");
+                    let spaced = format!("{a} {b},{c}");
+                    assert_eq!(ids(&spaced), ids_old(&spaced), "{spaced:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn decode_value_matches_the_old_one() {
         let pieces = [
@@ -264,7 +432,23 @@ mod tests {
             "=?",
             "\u{85}",
         ];
-        let mut inputs: Vec<Vec<u8>> = vec![b"\xff\xfe x\r\n".to_vec(), b" \x82\xa0\r\n".to_vec()];
+        let mut inputs: Vec<Vec<u8>> = vec![
+            b"\xff\xfe x\r\n".to_vec(),
+            b" \x82\xa0\r\n".to_vec(),
+            b" <id.1234567890@mail.example.com>\r\n".to_vec(),
+            b"\t Mon, 7 Dec 2026 02:30:41 +0000 \r\n".to_vec(),
+            b" a=b c\x7f~\r\n".to_vec(),
+            b" 0123456789abcde\x0b\r\n".to_vec(),
+            b"\x0c0123456789abcdef\x0c".to_vec(),
+        ];
+        for b in 0..=255u8 {
+            for at in [0, 7, 8, 15, 16, 17] {
+                let mut raw = b" 0123456789abcdefghij".to_vec();
+                raw.insert(at + 1, b);
+                raw.extend_from_slice(b"\r\n");
+                inputs.push(raw);
+            }
+        }
         for a in pieces {
             for b in pieces {
                 for c in pieces {

@@ -143,31 +143,76 @@ fn parse_mail(raw: &[u8]) -> Inbound {
             .push("the mail could not be parsed as MIME at all".into());
         return inbound;
     };
-    fill_headers(&mut inbound, &msg);
+    let message_ids = fill_headers(&mut inbound, &msg);
     fill_body(&mut inbound, &msg, was_capped);
-    sanity::check(&capped, &sites, &mut inbound);
+    sanity::check(&capped, &sites, &mut inbound, message_ids);
     inbound
 }
 
-/// Everything that comes from the header block.
-fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
+/// Everything that comes from the header block. Returns how many
+/// Message-ID headers the mail has (for `sanity`).
+fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) -> usize {
     inbound.headers = headers::collect(msg);
-    inbound.message_id = message_id(&inbound.headers);
+    // One walk over the headers finds every one read here, rather than one
+    // walk per name.
+    let mut subject = None;
+    let mut from_header = None;
+    let mut first_id = None;
+    let mut last_id = None;
+    let mut id_count = 0;
+    let mut has_date = false;
+    let mut in_reply_to = Vec::new();
+    let mut references = Vec::new();
+    // mail-parser's parsed values, read as `Message::from`, `date`,
+    // `all_to`, `all_cc` and `content_type` do (the last From, Date and
+    // Content-Type; every To and Cc) but in this walk rather than one walk each: `collect` makes one
+    // entry per header of the root part, in order.
+    let mut parsed_from = None;
+    let mut parsed_date = None;
+    let mut parsed_to = Vec::new();
+    let mut parsed_cc = Vec::new();
+    let mut parsed_type = None;
+    let root_headers = msg.parts.first().map(|p| p.headers.as_slice());
+    for (h, parsed) in inbound.headers.iter().zip(root_headers.unwrap_or_default()) {
+        match parsed.name {
+            HeaderName::From => parsed_from = Some(&parsed.value),
+            HeaderName::Date => parsed_date = Some(&parsed.value),
+            HeaderName::To => parsed_to.push(&parsed.value),
+            HeaderName::Cc => parsed_cc.push(&parsed.value),
+            HeaderName::ContentType => parsed_type = Some(&parsed.value),
+            _ => {}
+        }
+        match h.name {
+            "subject" => {
+                subject.get_or_insert(h);
+            }
+            "from" => {
+                from_header.get_or_insert(h);
+            }
+            "message-id" => {
+                first_id.get_or_insert(h);
+                last_id = Some(h);
+                id_count += 1;
+            }
+            "in-reply-to" => in_reply_to.extend(headers::ids_in(h.value()).map(str::to_string)),
+            "references" => references.extend(headers::ids_in(h.value()).map(str::to_string)),
+            "date" => has_date = true,
+            _ => {}
+        }
+    }
+    inbound.message_id = message_id(first_id.map(|h| h.value()), last_id.map(|h| h.value()));
     if inbound.message_id.is_none() {
         inbound.problems.push("the mail has no Message-ID".into());
     }
-    inbound.in_reply_to = inbound
-        .headers_named("in-reply-to")
-        .flat_map(headers::ids)
-        .collect();
-    inbound.references = inbound
-        .headers_named("references")
-        .flat_map(headers::ids)
-        .collect();
-    inbound.subject = inbound.header("subject").unwrap_or_default().to_string();
+    inbound.in_reply_to = in_reply_to;
+    inbound.references = references;
+    inbound.subject = subject.map(|h| h.value()).unwrap_or_default().to_string();
 
-    if let Some(from) = msg.from().and_then(|f| f.first()) {
-        inbound.from_addr = from.address().unwrap_or_default().trim().to_lowercase();
+    if let Some(from) = parsed_from
+        .and_then(|v| v.as_address())
+        .and_then(|f| f.first())
+    {
+        inbound.from_addr = lower(from.address().unwrap_or_default().trim());
         inbound.from_name = from
             .name()
             .map(|n| n.trim().to_string())
@@ -175,44 +220,65 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) {
     }
     // mail-parser decodes each encoded word on its own; a name split
     // mid-character comes out broken, so take it from the joined decoding.
-    if inbound
-        .from_name
-        .as_deref()
-        .is_some_and(|n| n.contains(['\u{fffd}', '\u{1b}']) || n.contains("=?"))
-    {
-        inbound.from_name = inbound.header("from").and_then(display_name);
+    if inbound.from_name.as_deref().is_some_and(looks_split) {
+        inbound.from_name = from_header.and_then(|h| display_name(h.value()));
     }
     if inbound.from_addr.is_empty() {
         inbound.problems.push("the mail has no From address".into());
     }
-    inbound.to = addresses(msg.all_to());
-    inbound.cc = addresses(msg.all_cc());
-    inbound.date = msg
-        .date()
+    inbound.to = addresses(parsed_to.into_iter().filter_map(|v| v.as_address()));
+    inbound.cc = addresses(parsed_cc.into_iter().filter_map(|v| v.as_address()));
+    inbound.date = parsed_date
+        .and_then(|v| v.as_datetime())
         .filter(|d| d.is_valid())
         .map(|d| d.to_timestamp());
-    if inbound.date.is_none() && inbound.headers.count("date") > 0 {
+    if inbound.date.is_none() && has_date {
         inbound
             .problems
             .push("the Date header could not be read".into());
     }
-    inbound.content_type = content_type(msg.parts.first());
+    inbound.content_type = content_type(parsed_type.and_then(|v| v.as_content_type()));
+    id_count
 }
 
-/// The first id of the first Message-ID header; failing that, what a broken
-/// mailer wrote in the last one (an id without `<>` or `@`), as mail-parser
-/// reads it. Read from our own header list: having mail-parser parse the
-/// header as well cost more than the rest of our header work.
-fn message_id(headers: &Headers) -> Option<String> {
-    let first = headers.named("message-id").next()?;
-    if let Some(id) = headers::ids(first).into_iter().next() {
-        return Some(id).filter(|id| !id.is_empty());
+/// Whether a name as mail-parser decoded it holds U+FFFD, ESC or `=?`: an
+/// encoded word split mid-character. One pass over the bytes: U+FFFD is
+/// EF BF BD in UTF-8, and EF only ever starts a character.
+fn looks_split(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        0x1b => true,
+        b'=' => b.get(i + 1) == Some(&b'?'),
+        0xef => b.get(i + 1..i + 3) == Some(&[0xbf, 0xbd][..]),
+        _ => false,
+    })
+}
+
+/// `s.to_lowercase()`; an ASCII address (nearly all) skips the Unicode
+/// case tables.
+fn lower(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_lowercase()
+    }
+}
+
+/// From the first and last Message-ID values: the first id of the first;
+/// failing that, what a broken mailer wrote in the last one (an id without
+/// `<>` or `@`), as mail-parser reads it. Read from our own header list:
+/// having mail-parser parse the header as well cost more than the rest of
+/// our header work.
+fn message_id(first: Option<&str>, last: Option<&str>) -> Option<String> {
+    let first = first?;
+    if let Some(id) = headers::ids_in(first).next() {
+        return Some(id.to_string()).filter(|id| !id.is_empty());
     }
     // As mail-parser reads the last one: its last `<id>`, else the bare
     // text (none when it holds brackets).
-    let last = headers.named("message-id").last()?;
+    let last = last?;
     if last.contains('<') {
-        return headers::ids(last).pop();
+        return headers::ids_in(last).last().map(str::to_string);
     }
     Some(last.trim().to_string()).filter(|id| !id.is_empty())
 }
@@ -221,7 +287,7 @@ fn addresses<'a>(lists: impl Iterator<Item = &'a mail_parser::Address<'a>>) -> V
     lists
         .flat_map(|a| a.iter())
         .filter_map(|a| a.address())
-        .map(|a| a.trim().to_lowercase())
+        .map(|a| lower(a.trim()))
         .filter(|a| !a.is_empty())
         .collect()
 }
@@ -233,19 +299,23 @@ fn display_name(from: &str) -> Option<String> {
 }
 
 /// `type/subtype` lower case, with `report-type` kept for multipart/report.
-fn content_type(part: Option<&mail_parser::MessagePart<'_>>) -> String {
-    let Some(ct) = part.and_then(|p| p.content_type()) else {
+fn content_type(ct: Option<&mail_parser::ContentType<'_>>) -> String {
+    let Some(ct) = ct else {
         return "text/plain".into();
     };
-    let mut out = ct.ctype().to_ascii_lowercase();
+    // Built as it is written, then lower-cased at once (the literal part is
+    // lower case already): one String, not one per piece.
+    let mut out = String::with_capacity(32);
+    out.push_str(ct.ctype());
     if let Some(sub) = ct.subtype() {
         out.push('/');
-        out.push_str(&sub.to_ascii_lowercase());
+        out.push_str(sub);
     }
     if let Some(rt) = ct.attribute("report-type") {
         out.push_str("; report-type=");
-        out.push_str(&rt.to_ascii_lowercase());
+        out.push_str(rt);
     }
+    out.make_ascii_lowercase();
     out
 }
 
@@ -440,6 +510,31 @@ mod tests {
                 .or_else(|| full.message_id().map(str::to_string))
                 .filter(|id| !id.is_empty());
             assert_eq!(ours.message_id, expected, "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn looks_split_as_contains_did() {
+        for name in [
+            "",
+            "a",
+            "山田",
+            "\u{fffd}",
+            "x\u{fffd}",
+            "\u{1b}$B",
+            "=?",
+            "a=?b",
+            "=",
+            "a=",
+            "?=",
+            "\u{fffe}",
+            "\u{fffc}",
+            "\u{effd}",
+            "ｽ",
+            "\u{ff3d}",
+        ] {
+            let old = name.contains(['\u{fffd}', '\u{1b}']) || name.contains("=?");
+            assert_eq!(looks_split(name), old, "{name:?}");
         }
     }
 

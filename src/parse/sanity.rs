@@ -11,8 +11,9 @@ use memchr::memmem::Finder;
 use std::sync::LazyLock;
 
 /// Check `raw` (whose charset label sites are `sites`) and the decoded
-/// `inbound`; clean the decoded header values.
-pub fn check(raw: &[u8], sites: &LabelSites, inbound: &mut Inbound) {
+/// `inbound` (with `message_ids` Message-ID headers, counted while its
+/// headers were read); clean the decoded header values.
+pub fn check(raw: &[u8], sites: &LabelSites, inbound: &mut Inbound, message_ids: usize) {
     if has_line_break(&inbound.subject) {
         inbound.subject = one_line(&inbound.subject);
         inbound.problems.push(
@@ -41,7 +42,7 @@ pub fn check(raw: &[u8], sites: &LabelSites, inbound: &mut Inbound) {
                 .into(),
         );
     }
-    if inbound.headers.count("message-id") > 1 {
+    if message_ids > 1 {
         inbound
             .problems
             .push("the mail has two Message-ID headers; the first was used".into());
@@ -105,21 +106,29 @@ fn is_japanese_legacy(bytes: &[u8]) -> bool {
 /// so the raw bytes are searched as they are, ignoring ASCII case.
 fn unknown_charsets(raw: &[u8], sites: &LabelSites) -> Vec<String> {
     let mut labels: Vec<String> = Vec::new();
+    // The label last passed to `note_if_unknown`.
+    let mut last: &[u8] = &[];
     // `charset=label` or `charset="label"`.
     for &i in &sites.params {
         let rest = raw.get(i + 1..).unwrap_or_default();
         let quotes = rest.iter().take_while(|&&b| b == b'"').count();
         let rest = rest.get(quotes..).unwrap_or_default();
         let len = rest.iter().take_while(|&&b| is_label_byte(b)).count();
-        note_if_unknown(rest.get(..len).unwrap_or_default(), &mut labels);
+        let label = rest.get(..len).unwrap_or_default();
+        // A mail repeats its labels; one already looked at changes nothing.
+        if label != last {
+            note_if_unknown(label, &mut labels);
+            last = label;
+        }
     }
     // `=?label?` (an encoded word); the label ends at the next `?`, anywhere.
     for &i in &sites.words {
         let rest = raw.get(i + 2..).unwrap_or_default();
         if let Some(q) = memchr::memchr(b'?', rest) {
             let label = rest[..q].split(|&b| b == b'*').next().unwrap_or_default();
-            if label.len() < 40 && label.iter().all(|&b| is_label_byte(b)) {
+            if label != last && label.len() < 40 && label.iter().all(|&b| is_label_byte(b)) {
                 note_if_unknown(label, &mut labels);
+                last = label;
             }
         }
     }
@@ -127,8 +136,9 @@ fn unknown_charsets(raw: &[u8], sites: &LabelSites) -> Vec<String> {
     labels
 }
 
-/// Labels nearly every mail uses, all known (checked by a test): they skip
-/// the lower-casing and the decoder look-ups.
+/// Labels nearly every mail uses (lower case), all known: the ones
+/// [`is_common`] takes (both checked by a test).
+#[cfg(test)]
 const COMMON_LABELS: [&[u8]; 8] = [
     b"utf-8",
     b"us-ascii",
@@ -140,16 +150,34 @@ const COMMON_LABELS: [&[u8]; 8] = [
     b"windows-31j",
 ];
 
+/// Whether `lower` is a label nearly every mail uses, all known: these skip
+/// the decoder look-ups. A `match` compares the length first, then only the
+/// labels of that length.
+fn is_common(lower: &[u8]) -> bool {
+    matches!(
+        lower,
+        b"utf-8"
+            | b"us-ascii"
+            | b"iso-2022-jp"
+            | b"shift_jis"
+            | b"iso-8859-1"
+            | b"euc-jp"
+            | b"windows-1252"
+            | b"windows-31j"
+    )
+}
+
 /// Add `label` (ASCII label bytes) to `labels`, lower case, if no decoder
 /// knows it and it is not there yet.
 fn note_if_unknown(label: &[u8], labels: &mut Vec<String>) {
-    if label.is_empty() || COMMON_LABELS.iter().any(|c| c.eq_ignore_ascii_case(label)) {
+    if label.is_empty() {
         return;
     }
     // Lower-case on the stack and allocate only for an unknown label.
     let mut buf = [0u8; 64];
     let Some(lower) = buf.get_mut(..label.len()) else {
-        // Longer than any charset name; rare enough to take the slow way.
+        // Longer than any charset name (and any common label); rare enough
+        // to take the slow way.
         let label = String::from_utf8_lossy(label).to_ascii_lowercase();
         if !known(&label) && !labels.contains(&label) {
             labels.push(label);
@@ -158,6 +186,9 @@ fn note_if_unknown(label: &[u8], labels: &mut Vec<String>) {
     };
     lower.copy_from_slice(label);
     lower.make_ascii_lowercase();
+    if is_common(lower) {
+        return;
+    }
     // Label bytes are ASCII (checked by the callers), so this never fails.
     let Ok(lower) = std::str::from_utf8(lower) else {
         return;
@@ -188,7 +219,7 @@ mod tests {
             ..Inbound::default()
         };
         let raw = b"Subject: x\r\n\r\nbody";
-        check(raw, &LabelSites::find(raw), &mut m);
+        check(raw, &LabelSites::find(raw), &mut m, 1);
         assert_eq!(m.subject, "x Bcc: evil@attacker.test");
         assert!(m.problems.iter().any(|p| p.contains("line break")));
     }
@@ -203,9 +234,15 @@ mod tests {
             vec!["x-unknown-42".to_string()]
         );
         for label in COMMON_LABELS {
+            assert!(is_common(label));
             let label = std::str::from_utf8(label).unwrap_or_default();
             assert!(known(label), "{label}");
         }
+        let repeated = b"charset=x-a\r\ncharset=x-a\r\n=?x-b?q?a?= =?X-A?q?a?= =?x-b?q?a?=\r\n";
+        assert_eq!(
+            unknown(repeated),
+            vec!["x-a".to_string(), "x-b".to_string()]
+        );
         for raw in [&b"ab"[..], b"", b"\n", &[b'a'; 999], &[b'a'; 1000]] {
             let reference = raw.split(|&b| b == b'\n').any(|l| l.len() > 999);
             assert_eq!(has_long_line(raw), reference);
