@@ -111,6 +111,12 @@ fn unknown_charsets(raw: &[u8], sites: &LabelSites) -> Vec<String> {
     // `charset=label` or `charset="label"`.
     for &i in &sites.params {
         let rest = raw.get(i + 1..).unwrap_or_default();
+        // `charset=3Dutf-8` is an HTML body's <meta> tag in quoted-printable
+        // (`=` written `=3D`): body text, not a MIME parameter. Read as a
+        // label it told admins that every such mail had an unknown charset.
+        if rest.get(..2).is_some_and(|p| p.eq_ignore_ascii_case(b"3d")) {
+            continue;
+        }
         let quotes = rest.iter().take_while(|&&b| b == b'"').count();
         let rest = rest.get(quotes..).unwrap_or_default();
         let len = rest.iter().take_while(|&&b| is_label_byte(b)).count();
@@ -222,6 +228,19 @@ mod tests {
         check(raw, &LabelSites::find(raw), &mut m, 1);
         assert_eq!(m.subject, "x Bcc: evil@attacker.test");
         assert!(m.problems.iter().any(|p| p.contains("line break")));
+    }
+
+    #[test]
+    fn a_quoted_printable_meta_charset_is_not_a_label() {
+        // Outlook and Gmail put the charset in the HTML part's <meta> too;
+        // quoted-printable writes its `=` as `=3D`.
+        let raw = b"Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/html; charset=\"utf-8\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<meta http-equiv=3D\"Content-Type\" content=3D\"text/html; charset=3Dutf-8\"><meta charset=3D\"iso-2022-jp\">\r\n--b--\r\n";
+        let m = crate::parse::parse(raw);
+        assert!(
+            !m.problems.iter().any(|p| p.contains("charset")),
+            "{:?}",
+            m.problems
+        );
     }
 
     #[test]
