@@ -90,20 +90,27 @@ fn push_folded(out: &mut String, c: char) {
 /// Whether a piece that went through NFKC had an [`is_cased_cjk`] letter.
 fn push_nfkc(out: &mut String, s: &str) -> bool {
     let mut cased_cjk = false;
+    let from = out.len();
     let bytes = s.as_bytes();
     // Start of the run of characters copied whole when something else comes.
     let mut run = 0;
     // Start of the character before `i`.
     let mut prev = 0;
     let mut i = 0;
+    // Whether a copied run held an ASCII capital: lowered at the end.
+    let mut upper = false;
     while i < bytes.len() {
-        let plain = plain_len(bytes, i);
-        if plain > 0 {
-            // A single-character piece unless a non-starter follows: then
-            // it starts the piece found below.
-            prev = i;
-            i += plain;
-            continue;
+        let plain = plain_run(bytes, i, &mut upper);
+        if plain > i {
+            // Each a single-character piece, but the last one starts the
+            // piece found below when a non-starter follows it. A run ends
+            // on ASCII or on a three-byte character.
+            prev = if bytes.get(plain - 1).is_some_and(u8::is_ascii) {
+                plain - 1
+            } else {
+                plain - 3
+            };
+            i = plain;
         }
         let rest = s.get(i..).unwrap_or_default();
         let Some(c) = rest.chars().next() else { break };
@@ -138,6 +145,12 @@ fn push_nfkc(out: &mut String, s: &str) -> bool {
         i = end;
     }
     out.push_str(s.get(run..).unwrap_or_default());
+    if upper {
+        // Everything pushed other than the copied runs is lower case already.
+        if let Some(added) = out.get_mut(from..) {
+            added.make_ascii_lowercase();
+        }
+    }
     cased_cjk
 }
 
@@ -146,27 +159,68 @@ fn starts_piece(c: char) -> bool {
     is_stable(c) || width_fold(c).is_some()
 }
 
-/// The length in bytes of the character at `bytes[i]` when it is stable and
-/// folds to itself (ASCII other than capitals and the backtick, kana, CJK
-/// ideographs and punctuation), else 0: read from the UTF-8 bytes, nearly
-/// all of a Japanese mail is passed over without decoding it.
-fn plain_len(bytes: &[u8], i: usize) -> usize {
-    match *bytes.get(i..).unwrap_or_default() {
-        [b, ..] if b < 0x80 => usize::from(!b.is_ascii_uppercase() && b != b'`'),
-        // U+5000 to U+9FFF, and U+4E00 to U+4FFF.
-        [0xE5..=0xE9, ..] => 3,
-        [0xE4, 0xB8..=0xBF, ..] => 3,
-        // U+3000 to U+30FF: the table.
-        [0xE3, b1 @ 0x80..=0x83, b2, ..] => {
-            let u = usize::from(b1 & 3) << 6 | usize::from(b2 & 0x3F);
-            if STABLE_3000[u >> 6] >> (u & 63) & 1 == 1 {
-                3
-            } else {
-                0
+/// The end of the run of characters from `bytes[i]` that are stable and
+/// fold to themselves once ASCII is lowered (ASCII other than the backtick,
+/// kana, CJK ideographs and punctuation); `upper` is set when it holds an
+/// ASCII capital. Whole runs are passed over from the UTF-8 bytes: ASCII
+/// eight bytes at a time, three-byte characters with one branch each
+/// whatever their script, so text that switches between kana and kanji
+/// costs no mispredicted branch per character.
+fn plain_run(bytes: &[u8], mut i: usize, upper: &mut bool) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    loop {
+        let start = i;
+        while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+            let x = u64::from_le_bytes(*chunk);
+            if x & HIGH != 0 {
+                break;
             }
+            // With the high bits clear no byte carries into the next: a byte
+            // of `x ^ '`'` is zero (a backtick) exactly when adding 0x7F
+            // leaves its high bit clear; a capital is at least 'A' and less
+            // than '['.
+            if !(x ^ (ONES * u64::from(b'`'))).wrapping_add(ONES * 0x7F) & HIGH != 0 {
+                break;
+            }
+            let capitals = x.wrapping_add(ONES * (0x80 - u64::from(b'A')))
+                & !x.wrapping_add(ONES * (0x80 - u64::from(b'[')))
+                & HIGH;
+            *upper |= capitals != 0;
+            i += 8;
         }
-        _ => 0,
+        while let Some(&b) = bytes.get(i) {
+            if !b.is_ascii() || b == b'`' {
+                break;
+            }
+            *upper |= b.is_ascii_uppercase();
+            i += 1;
+        }
+        let mut rest = bytes.get(i..).unwrap_or_default();
+        while let [b0, b1, b2, tail @ ..] = rest {
+            if !plain3(*b0, *b1, *b2) {
+                break;
+            }
+            rest = tail;
+        }
+        i = bytes.len() - rest.len();
+        if i == start {
+            return i;
+        }
     }
+}
+
+/// Whether the character starting `b0 b1 b2` is a three-byte one that is
+/// stable and caseless: a CJK ideograph (U+4E00 to U+9FFF, lead and second
+/// byte E4 B8 to E9 BF) or in the U+3000 table (E3 80 to E3 83). The lead
+/// and second byte are compared as one number, so the lead needs no test of
+/// its own and the two scripts no branch between them.
+fn plain3(b0: u8, b1: u8, b2: u8) -> bool {
+    let key = u32::from(b0) << 8 | u32::from(b1);
+    let kanji = key.wrapping_sub(0xE4B8) <= 0xE9BF - 0xE4B8;
+    let kana = key.wrapping_sub(0xE380) <= 3;
+    let table = STABLE_3000[key as usize & 3] >> (b2 & 0x3F) & 1 == 1;
+    kanji | (kana & table)
 }
 
 /// Characters that are their own NFKC form in any context, start a
@@ -174,7 +228,7 @@ fn plain_len(bytes: &[u8], i: usize) -> usize {
 /// them) and have no case: ASCII, hiragana, katakana, CJK ideographs and the
 /// common CJK punctuation. Checked against the Unicode tables in the tests.
 ///
-/// It runs on the characters [`plain_len`] does not pass over: the U+3000
+/// It runs on the characters [`plain_run`] does not pass over: the U+3000
 /// block is one bit table instead of a chain of range tests.
 fn is_stable(c: char) -> bool {
     let u = u32::from(c);
@@ -643,16 +697,44 @@ mod tests {
     }
 
     #[test]
-    fn plain_len_is_stable_and_self_folding() {
+    fn plain_run_is_stable_and_self_folding() {
         let mut buf = [0u8; 4];
         for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
             let bytes = c.encode_utf8(&mut buf).as_bytes();
-            let plain = is_stable(c) && folds_to_itself(c);
+            let lower = c.to_ascii_lowercase();
+            let plain = is_stable(c) && folds_to_itself(lower);
+            let mut upper = false;
             assert_eq!(
-                plain_len(bytes, 0),
+                plain_run(bytes, 0, &mut upper),
                 if plain { bytes.len() } else { 0 },
                 "{c:?}"
             );
+            assert_eq!(upper, c.is_ascii_uppercase(), "{c:?}");
+        }
+        // Runs eight bytes at a time, stopping at what is not plain.
+        let text = "abcdefghIJKLMNOPqrstuvwx漢かナ。yz`abcdefghijklmn";
+        let mut upper = false;
+        assert_eq!(
+            plain_run(text.as_bytes(), 0, &mut upper),
+            text.find('`').unwrap_or(0)
+        );
+        assert!(upper);
+        let lower = "abcdefgh0123456789 \n";
+        let mut upper = false;
+        assert_eq!(plain_run(lower.as_bytes(), 0, &mut upper), lower.len());
+        assert!(!upper);
+        for at in 0..16 {
+            let mut text = String::from("abcdefghijklmnopqrstuvwx");
+            text.insert(at, '`');
+            assert_eq!(plain_run(text.as_bytes(), 0, &mut false), at);
+            let mut text = String::from("abcdefghijklmnopqrstuvwx");
+            text.insert(at, 'ｶ');
+            assert_eq!(plain_run(text.as_bytes(), 0, &mut false), at);
+            let mut text = String::from("abcdefghijklmnopqrstuvwx");
+            text.insert(at, 'Q');
+            let mut upper = false;
+            assert_eq!(plain_run(text.as_bytes(), 0, &mut upper), text.len());
+            assert!(upper);
         }
     }
 
