@@ -396,11 +396,12 @@ const EMPTY_PAIR: u64 = u64::MAX;
 
 impl BigramTable {
     fn new(lists: Vec<((char, char), Vec<JaAtom>)>) -> Self {
-        // At most half full: a probe rarely reads a second slot. The slot
-        // is taken from 16 bits of the hash: at most 65536 slots.
+        // At most half full: a probe rarely reads a second slot, and an
+        // insert always finds a free one (a cap on the size would let a huge
+        // rule file fill the table and loop here at start-up).
         let bits = (lists.len() * 2)
             .next_power_of_two()
-            .clamp(4, 1 << 16)
+            .max(16)
             .trailing_zeros();
         let mut table = BigramTable {
             keys: vec![EMPTY_PAIR; 1 << bits],

@@ -93,11 +93,6 @@ impl Headers {
             .map(|h| h.value())
     }
 
-    /// How many headers are named `name` (lower case); nothing is decoded.
-    pub fn count(&self, name: &str) -> usize {
-        self.iter().filter(|h| h.name == name).count()
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -391,7 +386,10 @@ mod tests {
             let expected = (!matches!(parsed, HeaderName::Other(_)))
                 .then(|| parsed.as_str().to_ascii_lowercase());
             assert_eq!(lower, expected, "{name}");
-            assert_eq!(known_lower(&parsed), known_lower(&parsed));
+            // Made once, then shared by every mail.
+            if let (Some(a), Some(b)) = (known_lower(&parsed), known_lower(&parsed)) {
+                assert!(std::ptr::eq(a, b), "{name}");
+            }
         }
     }
 

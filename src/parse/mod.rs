@@ -165,8 +165,8 @@ fn fill_headers(inbound: &mut Inbound, msg: &Message<'_>) -> usize {
     let mut references = Vec::new();
     // mail-parser's parsed values, read as `Message::from`, `date`,
     // `all_to`, `all_cc` and `content_type` do (the last From, Date and
-    // Content-Type; every To and Cc) but in this walk rather than one walk each: `collect` makes one
-    // entry per header of the root part, in order.
+    // Content-Type; every To and Cc), but in this walk rather than one walk
+    // each: `collect` makes one entry per header of the root part, in order.
     let mut parsed_from = None;
     let mut parsed_date = None;
     let mut parsed_to = Vec::new();
